@@ -1,0 +1,60 @@
+"""Atelier: the programme of a study day and registrations for its parallel workshops."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from .config import ROOT, Config, development_secret_key
+from .database import sqlite_engine_options
+from .extensions import babel, csrf, db, htmx, limiter, mail, migrate
+
+
+def create_app(config: type[Config] | dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.from_mapping(config)
+    elif config is not None:
+        app.config.from_object(config)
+    _ensure_secret_key(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS", sqlite_engine_options(app.config["SQLITE_BUSY_TIMEOUT"])
+        )
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    from . import i18n, models, security  # noqa: F401  (models: registers the tables)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    mail.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+
+    from .cli import register_commands
+    from .errors import register_error_handlers
+    from .public import public
+
+    app.register_blueprint(public)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def _ensure_secret_key(app: Flask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config["ENVIRONMENT"] == "production":
+        raise RuntimeError("SECRET_KEY must be set in production (see README, Configuration).")
+    app.config["SECRET_KEY"] = development_secret_key()

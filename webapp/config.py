@@ -1,0 +1,93 @@
+"""Settings, read once from the environment (and an optional .env file)."""
+
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+load_dotenv(ROOT / ".env")
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def database_url(url: str) -> str:
+    """Lets a plain postgresql:// URL use the psycopg 3 driver that we install."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def development_secret_key() -> str:
+    """A key generated once into instance/ so that sessions survive restarts in development."""
+    INSTANCE.mkdir(exist_ok=True)
+    key_file = INSTANCE / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    ENVIRONMENT = os.environ.get("ATELIER_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'atelier.sqlite'}")
+    )
+    # Seconds a SQLite writer waits for the lock before giving up.
+    SQLITE_BUSY_TIMEOUT = int(os.environ.get("SQLITE_BUSY_TIMEOUT", "30"))
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    EVENT_SLUG = os.environ.get("EVENT_SLUG")
+    AVAILABILITY_POLL_SECONDS = int(os.environ.get("AVAILABILITY_POLL_SECONDS", "5"))
+    LAST_SEATS_THRESHOLD = int(os.environ.get("LAST_SEATS_THRESHOLD", "5"))
+    REGISTRATION_RATE_LIMIT = os.environ.get("REGISTRATION_RATE_LIMIT", "10 per minute")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "8025"))
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Atelier <atelier@localhost>")
+    MAIL_TIMEOUT_SECONDS = int(os.environ.get("MAIL_TIMEOUT_SECONDS", "30"))
+    MAIL_SUPPRESS_SEND = False
+    MAIL_RETRY_BASE_SECONDS = int(os.environ.get("MAIL_RETRY_BASE_SECONDS", "60"))
+    MAIL_RETRY_MAX_SECONDS = int(os.environ.get("MAIL_RETRY_MAX_SECONDS", "3600"))
+    MAIL_GIVE_UP_AFTER_SECONDS = int(os.environ.get("MAIL_GIVE_UP_AFTER_SECONDS", "86400"))
+    MAIL_LEASE_SECONDS = int(os.environ.get("MAIL_LEASE_SECONDS", "120"))
+    MAIL_BATCH_SIZE = int(os.environ.get("MAIL_BATCH_SIZE", "100"))
+    MAIL_SEND_INTERVAL_SECONDS = int(os.environ.get("MAIL_SEND_INTERVAL_SECONDS", "5"))
+    # Shows received mails at /dev/mails when the local SMTP sink of `make run` writes them.
+    MAIL_SINK_DIR = os.environ.get("MAIL_SINK_DIR")
+    REMINDER_DAYS_BEFORE = int(os.environ.get("REMINDER_DAYS_BEFORE", "2"))
+    REMINDER_TIME = os.environ.get("REMINDER_TIME", "09:00")
+
+    BABEL_DEFAULT_LOCALE = "fr"
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "translations")
+    LANGUAGES = ("fr", "en")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = PUBLIC_URL.startswith("https://")
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+
+class TestingConfig(Config):
+    TESTING = True
+    ENVIRONMENT = "testing"
+    SECRET_KEY = "testing-secret-key"
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    MAIL_SUPPRESS_SEND = False

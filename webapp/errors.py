@@ -1,0 +1,30 @@
+"""Error pages: a clear message in the visitor's language, never a bare stack trace."""
+
+from flask import Flask, render_template
+from flask_babel import gettext
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: lambda: gettext("La demande n'a pas pu être comprise. Rechargez la page et réessayez."),
+    404: lambda: gettext("Cette page n'existe pas."),
+    405: lambda: gettext("Cette action n'est pas possible sur cette page."),
+    413: lambda: gettext("Les données envoyées sont trop volumineuses."),
+    429: lambda: gettext("Trop de tentatives en peu de temps. Patientez une minute et réessayez."),
+}
+
+
+def error_page(status: int, message: str | None = None):
+    message = message or MESSAGES.get(status, lambda: gettext("Une erreur est survenue."))()
+    return render_template("error.html", status=status, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        return error_page(error.code)
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        return error_page(500, gettext("Une erreur est survenue de notre côté. Réessayez plus tard."))

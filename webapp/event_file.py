@@ -1,0 +1,194 @@
+"""Loads an event, its programme and its workshops from a TOML file."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .models import Event, ProgrammeItem, Registration, Workshop
+
+
+class EventFileError(Exception):
+    """The file cannot be loaded as it is; the message says why."""
+
+
+DATE_SHIFT = re.compile(r"^\+(\d+)d$")
+
+
+def resolve_date(value: str, today: date) -> date:
+    """`+30d` (30 days from today) or an ISO date."""
+    shift = DATE_SHIFT.match(value.strip())
+    if shift:
+        return today + timedelta(days=int(shift.group(1)))
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as error:
+        raise EventFileError(f"--date: expected +Nd or YYYY-MM-DD, got {value!r}") from error
+
+
+def read_event_file(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise EventFileError(f"{path}: no such file") from error
+    except tomllib.TOMLDecodeError as error:
+        raise EventFileError(f"{path}: not valid TOML ({error})") from error
+
+
+def _required(table: dict, key: str, where: str):
+    if key not in table or table[key] in ("", None):
+        raise EventFileError(f"{where}: missing key {key!r}")
+    return table[key]
+
+
+def _clock(value, where: str) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError as error:
+        raise EventFileError(f"{where}: expected a time HH:MM, got {value!r}") from error
+
+
+def _day(value, where: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as error:
+        raise EventFileError(f"{where}: expected a date YYYY-MM-DD, got {value!r}") from error
+
+
+def _moment(value, zone: ZoneInfo, where: str) -> datetime:
+    """A local date or date-time of the event's time zone, as UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError as error:
+            raise EventFileError(f"{where}: expected YYYY-MM-DD[THH:MM], got {value!r}") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+def load_event(session: Session, data: dict, move_to: date | None = None) -> Event:
+    """Creates or updates the event named by its slug. Registrations are never deleted, and a
+    capacity below the seats already taken is refused. The caller commits."""
+    info = _required(data, "event", "file")
+    slug = str(_required(info, "slug", "[event]"))
+    zone_name = info.get("timezone", "Europe/Brussels")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise EventFileError(f"[event] timezone: unknown time zone {zone_name!r}") from error
+
+    real_date = _day(_required(info, "date", "[event]"), "[event] date")
+    day = move_to or real_date
+    shift = day - real_date
+
+    event = session.scalar(select(Event).where(Event.slug == slug)) or Event(slug=slug)
+    event.title = str(_required(info, "title", "[event]"))
+    for key in ("kicker", "organiser", "context", "tagline", "intro", "questions_outro"):
+        setattr(event, key, info.get(key))
+    event.registration_note = info.get("registration_note")
+    event.questions = list(info.get("questions", []))
+    event.date = day
+    event.original_date = real_date if shift else None
+    event.starts = _clock(_required(info, "starts", "[event]"), "[event] starts")
+    event.ends = _clock(_required(info, "ends", "[event]"), "[event] ends")
+    if event.ends <= event.starts:
+        raise EventFileError("[event]: ends must come after starts")
+    event.timezone = zone_name
+    event.venue = str(_required(info, "venue", "[event]"))
+    event.address = str(_required(info, "address", "[event]"))
+    event.contact_email = str(_required(info, "contact_email", "[event]"))
+    event.lunch_offered = bool(info.get("lunch", True))
+    event.published_on = _day(info["published"], "[event] published") if "published" in info else None
+    event.updated_on = _day(info["updated"], "[event] updated") if "updated" in info else None
+    opens = info.get("registration_opens")
+    event.registration_opens = (
+        _moment(opens, zone, "[event] registration_opens") + shift if opens else None
+    )
+    closes = info.get("registration_closes")
+    # By default registration stays open until the end of the day before the event.
+    event.registration_closes = (
+        _moment(closes, zone, "[event] registration_closes") + shift
+        if closes
+        else datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    )
+    if event.registration_opens and event.registration_opens >= event.registration_closes:
+        raise EventFileError("[event]: registration_opens must come before registration_closes")
+    session.add(event)
+    session.flush()
+
+    _load_programme(event, data.get("programme", []))
+    _load_workshops(session, event, data.get("workshops", []), info.get("capacity"))
+    return event
+
+
+def _load_programme(event: Event, items: list[dict]) -> None:
+    event.programme.clear()
+    for position, item in enumerate(items, start=1):
+        where = f"[[programme]] #{position}"
+        event.programme.append(
+            ProgrammeItem(
+                position=position,
+                starts=_clock(_required(item, "starts", where), f"{where} starts"),
+                ends=_clock(item["ends"], f"{where} ends") if "ends" in item else None,
+                title=str(_required(item, "title", where)),
+                speakers=item.get("speakers"),
+                kind=item.get("kind", "plenary"),
+                heading=item.get("heading"),
+                description=item.get("description"),
+            )
+        )
+
+
+def _load_workshops(
+    session: Session, event: Event, items: list[dict], default_capacity: int | None
+) -> None:
+    existing = {w.number: w for w in event.workshops}
+    numbers = set()
+    for index, item in enumerate(items, start=1):
+        where = f"[[workshops]] #{index}"
+        number = _required(item, "number", where)
+        capacity = item.get("capacity", default_capacity)
+        if not isinstance(number, int) or number < 1:
+            raise EventFileError(f"{where}: number must be a positive whole number")
+        if number in numbers:
+            raise EventFileError(f"{where}: workshop {number} appears twice")
+        if not isinstance(capacity, int) or capacity < 0:
+            raise EventFileError(f"{where}: capacity must be a whole number >= 0")
+        numbers.add(number)
+        workshop = existing.get(number) or Workshop(event=event, number=number, seats_taken=0)
+        if capacity < workshop.seats_taken:
+            raise EventFileError(
+                f"workshop {number}: capacity {capacity} is below the "
+                f"{workshop.seats_taken} seats already taken; nothing was changed"
+            )
+        workshop.title = str(_required(item, "title", where))
+        workshop.description = str(_required(item, "description", where)).strip()
+        workshop.room = item.get("room")
+        workshop.capacity = capacity
+        session.add(workshop)
+    for number, workshop in existing.items():
+        if number in numbers:
+            continue
+        registered = session.scalar(
+            select(func.count()).where(Registration.workshop_id == workshop.id)
+        )
+        if registered:
+            raise EventFileError(
+                f"workshop {number} is missing from the file but has {registered} "
+                "registrations; nothing was changed"
+            )
+        session.delete(workshop)

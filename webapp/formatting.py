@@ -1,0 +1,27 @@
+"""Dates and times shown the way each language writes them (fr_BE, en_GB)."""
+
+from datetime import date, datetime, time
+
+from flask_babel import format_date, format_time, get_locale
+
+LOCALES = {"fr": "fr_BE", "en": "en_GB"}
+
+
+def locale_for(language: str) -> str:
+    return LOCALES.get(language, LOCALES["fr"])
+
+
+def clock(at: time | datetime) -> str:
+    """9h, 9h30 in French (as the programme writes them); 09:30 in English."""
+    if get_locale().language == "fr":
+        return format_time(at, "H'h'" if at.minute == 0 else "H'h'mm")
+    return format_time(at, "HH:mm")
+
+
+def long_date(day: date | datetime) -> str:
+    return format_date(day, "full")
+
+
+def register_filters(app) -> None:
+    app.add_template_filter(clock)
+    app.add_template_filter(long_date)

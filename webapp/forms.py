@@ -1,0 +1,116 @@
+"""The registration form: every field's limits and French (or English) messages."""
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+# Names and single-line fields: no control character at all (newlines would let someone forge
+# e-mail headers or CSV rows). Free text may hold line breaks and tabs, nothing else.
+SINGLE_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_control_characters(pattern: re.Pattern):
+    def check(_form, field):
+        if field.data and pattern.search(field.data):
+            raise ValidationError(_l("Ce champ contient des caractères non autorisés."))
+
+    return check
+
+
+def deliverable_syntax(_form, field):
+    try:
+        validate_email(field.data or "", check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError(_l("Cette adresse e-mail n'est pas valide.")) from error
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class RegistrationForm(FlaskForm):
+    first_name = StringField(
+        _l("Prénom"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Indiquez votre prénom.")),
+            Length(max=100, message=_l("100 caractères au maximum.")),
+            without_control_characters(SINGLE_LINE_FORBIDDEN),
+        ],
+    )
+    last_name = StringField(
+        _l("Nom"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Indiquez votre nom.")),
+            Length(max=100, message=_l("100 caractères au maximum.")),
+            without_control_characters(SINGLE_LINE_FORBIDDEN),
+        ],
+    )
+    email = StringField(
+        _l("Adresse e-mail"),
+        filters=[_strip],
+        validators=[
+            DataRequired(_l("Indiquez votre adresse e-mail.")),
+            Length(max=254, message=_l("254 caractères au maximum.")),
+            without_control_characters(SINGLE_LINE_FORBIDDEN),
+            deliverable_syntax,
+        ],
+    )
+    organisation = StringField(
+        _l("Organisation (facultatif)"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=200, message=_l("200 caractères au maximum.")),
+            without_control_characters(SINGLE_LINE_FORBIDDEN),
+        ],
+    )
+    workshop = RadioField(
+        _l("Atelier"),
+        coerce=int,
+        validators=[InputRequired(_l("Choisissez un atelier."))],
+        validate_choice=True,
+    )
+    lunch = RadioField(
+        _l("Lunch"),
+        choices=[SelectChoice("yes", _l("Oui")), SelectChoice("no", _l("Non"))],
+        validators=[InputRequired(_l("Dites-nous si vous prenez le lunch."))],
+    )
+    dietary = TextAreaField(
+        _l("Régime alimentaire ou allergies (facultatif)"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=500, message=_l("500 caractères au maximum.")),
+            without_control_characters(MULTI_LINE_FORBIDDEN),
+        ],
+    )
+    consent = BooleanField(
+        _l("J'accepte que mes données soient utilisées pour organiser la journée."),
+        validators=[DataRequired(_l("Votre accord est nécessaire pour vous inscrire."))],
+    )
+    # A field people never see: bots fill it in.
+    website = StringField(_l("Ne pas remplir"))
+
+    def __init__(self, *args, workshops=(), lunch_offered=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workshop.choices = [
+            SelectChoice(w.workshop.number, w.workshop.title) for w in workshops
+        ]
+        if not lunch_offered:
+            del self.lunch
+
+    def validate_website(self, field):
+        if field.data:
+            raise ValidationError(_l("Votre demande n'a pas pu être traitée."))
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.website.data)

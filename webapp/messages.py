@@ -1,0 +1,83 @@
+"""Renders each e-mail the product sends, in the participant's language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import icalendar
+from flask import render_template
+from flask_babel import force_locale, gettext
+
+from .formatting import locale_for
+from .links import public_host, public_url
+from .models import Registration, RegistrationStatus
+
+# The kinds of message, each with its subject.
+SUBJECTS = {
+    "confirmation": lambda event: gettext("Inscription confirmée : %(title)s", title=event.title),
+    "waitlisted": lambda event: gettext("Liste d'attente : %(title)s", title=event.title),
+    "management-link": lambda event: gettext("Votre inscription : %(title)s", title=event.title),
+    "reminder": lambda event: gettext("Rappel : %(title)s", title=event.title),
+}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body_text: str
+    body_html: str
+    calendar: str | None
+
+
+def render_registration_message(
+    kind: str, registration: Registration, waitlist_position: int | None = None
+) -> RenderedMessage:
+    event = registration.event
+    with force_locale(locale_for(registration.language)):
+        context = {
+            "kind": kind,
+            "registration": registration,
+            "event": event,
+            "workshop": registration.workshop,
+            "waitlist_position": waitlist_position,
+            "manage_url": public_url("public.manage", token=registration.manage_token),
+        }
+        return RenderedMessage(
+            subject=SUBJECTS[kind](event),
+            body_text=render_template("mail/registration.txt", **context),
+            body_html=render_template("mail/registration.html", **context),
+            calendar=(
+                calendar_for(registration)
+                if registration.status is RegistrationStatus.CONFIRMED
+                else None
+            ),
+        )
+
+
+def calendar_for(registration: Registration) -> str:
+    event = registration.event
+    workshop = registration.workshop
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Atelier//journee-etude//FR")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    entry = icalendar.Event()
+    entry.add("uid", f"registration-{registration.manage_token[:16]}@{public_host()}")
+    entry.add("dtstamp", datetime.now(tz=event.zone))
+    entry.add("dtstart", event.starts_at)
+    entry.add("dtend", event.ends_at)
+    entry.add("summary", event.title)
+    entry.add("location", f"{event.venue}, {event.address}")
+    room = f" ({workshop.room})" if workshop.room else ""
+    entry.add(
+        "description",
+        gettext("Atelier %(number)s : %(title)s", number=workshop.number, title=workshop.title)
+        + room
+        + "\n"
+        + public_url("public.manage", token=registration.manage_token),
+    )
+    entry.add("url", public_url("public.programme"))
+    calendar.add_component(entry)
+    calendar.add_missing_timezones(first_date=event.starts_at - timedelta(days=1))
+    return calendar.to_ical().decode()

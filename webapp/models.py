@@ -1,0 +1,227 @@
+"""The data model: an event, its programme and workshops, registrations and the mail outbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .database import UTCDateTime, utcnow
+from .extensions import db
+
+
+class Event(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kicker: Mapped[str | None] = mapped_column(String(200))
+    organiser: Mapped[str | None] = mapped_column(String(300))
+    context: Mapped[str | None] = mapped_column(Text)
+    tagline: Mapped[str | None] = mapped_column(Text)
+    intro: Mapped[str | None] = mapped_column(Text)
+    questions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    questions_outro: Mapped[str | None] = mapped_column(Text)
+    registration_note: Mapped[str | None] = mapped_column(Text)
+    date: Mapped[date] = mapped_column(Date)
+    # The real date when a demo moved the event (see `event load --date`).
+    original_date: Mapped[date | None] = mapped_column(Date)
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Brussels")
+    venue: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str] = mapped_column(String(500))
+    contact_email: Mapped[str] = mapped_column(String(320))
+    lunch_offered: Mapped[bool] = mapped_column(Boolean, default=True)
+    registration_opens: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    registration_closes: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_on: Mapped[date | None] = mapped_column(Date)
+    updated_on: Mapped[date | None] = mapped_column(Date)
+
+    programme: Mapped[list[ProgrammeItem]] = relationship(
+        back_populates="event", order_by="ProgrammeItem.position", cascade="all, delete-orphan"
+    )
+    workshops: Mapped[list[Workshop]] = relationship(
+        back_populates="event", order_by="Workshop.number"
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, day: date, at: time) -> datetime:
+        return datetime.combine(day, at, tzinfo=self.zone)
+
+    @property
+    def starts_at(self) -> datetime:
+        return self.local(self.date, self.starts)
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.local(self.date, self.ends)
+
+    @property
+    def workshops_item(self) -> ProgrammeItem | None:
+        return next((item for item in self.programme if item.kind == "workshops"), None)
+
+
+class ProgrammeItem(db.Model):
+    __tablename__ = "programme_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time | None] = mapped_column(Time)
+    title: Mapped[str] = mapped_column(String(300))
+    speakers: Mapped[str | None] = mapped_column(String(500))
+    # plenary, workshops, break, round-table, closing, social: drives the page's layout.
+    kind: Mapped[str] = mapped_column(String(32), default="plenary")
+    heading: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    event: Mapped[Event] = relationship(back_populates="programme")
+
+
+class Workshop(db.Model):
+    __table_args__ = (
+        UniqueConstraint("event_id", "number", name="uq_workshop_event_number"),
+        CheckConstraint("capacity >= 0", name="capacity_not_negative"),
+        CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    room: Mapped[str | None] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    # Kept in step with confirmed registrations by the seat functions, so that taking a seat is
+    # one conditional UPDATE that the database serialises.
+    seats_taken: Mapped[int] = mapped_column(Integer, default=0)
+
+    event: Mapped[Event] = relationship(back_populates="workshops")
+
+    @property
+    def seats_left(self) -> int:
+        return self.capacity - self.seats_taken
+
+
+class RegistrationStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class Registration(db.Model):
+    __table_args__ = (
+        # One live registration per address and event; a cancelled one may register again.
+        Index(
+            "uq_registration_event_email_live",
+            "event_id",
+            "email_normalised",
+            unique=True,
+            sqlite_where=text("status != 'cancelled'"),
+            postgresql_where=text("status != 'cancelled'"),
+        ),
+        Index("ix_registration_workshop_status", "workshop_id", "status", "waitlisted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("workshop.id"))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalised: Mapped[str] = mapped_column(String(320))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[RegistrationStatus] = mapped_column(
+        Enum(
+            RegistrationStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda statuses: [s.value for s in statuses],
+            create_constraint=True,
+            name="registration_status",
+        )
+    )
+    lunch: Mapped[bool] = mapped_column(Boolean)
+    dietary: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str] = mapped_column(String(8))
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The waiting list is served in the order people joined it (promotion: a later issue).
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    manage_token: Mapped[str] = mapped_column(String(64), unique=True)
+
+    event: Mapped[Event] = relationship()
+    workshop: Mapped[Workshop] = relationship()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class OutboxState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(db.Model):
+    """An e-mail, rendered when queued, that the mail job delivers."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registration.id", ondelete="SET NULL"), index=True
+    )
+    # Makes queueing idempotent: one reminder per registration, one copy per mailing.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    calendar: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[OutboxState] = mapped_column(
+        Enum(
+            OutboxState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda states: [s.value for s in states],
+            create_constraint=True,
+            name="outbox_state",
+        ),
+        default=OutboxState.QUEUED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,213 @@
+import hashlib
+
+from flask import (
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+from sqlalchemy import text
+
+from .. import registration as registrations
+from ..errors import error_page
+from ..events import current_event
+from ..extensions import db, limiter
+from ..forms import RegistrationForm
+from ..i18n import current_language
+from . import public
+
+SEATS_CHANGED = "seats-changed"
+
+
+def _page_context(event, form=None):
+    availability = registrations.workshop_availability(db.session, event)
+    window = registrations.registration_window(event)
+    if form is None and window is registrations.RegistrationWindow.OPEN:
+        form = RegistrationForm(workshops=availability, lunch_offered=event.lunch_offered)
+    return {
+        "event": event,
+        "availability": availability,
+        "window": window,
+        "form": form,
+        "poll_seconds": current_app.config["AVAILABILITY_POLL_SECONDS"],
+        "last_seats_threshold": current_app.config["LAST_SEATS_THRESHOLD"],
+    }
+
+
+@public.get("/")
+def programme():
+    return render_template("programme.html", **_page_context(current_event()))
+
+
+@public.get("/places")
+def availability():
+    """The seat counts, polled by every open programme page."""
+    body = render_block(
+        "programme.html",
+        "seat_updates",
+        availability=registrations.workshop_availability(db.session, current_event()),
+        last_seats_threshold=current_app.config["LAST_SEATS_THRESHOLD"],
+    )
+    etag = hashlib.sha256(body.encode()).hexdigest()[:32]
+    response = current_app.make_response(body)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache"
+    response.vary.update(["Cookie", "Accept-Language"])
+    return response.make_conditional(request)
+
+
+def _render_registration_errors(event, form, status=422):
+    context = _page_context(event, form)
+    if request.htmx:
+        response = current_app.make_response(
+            (render_block("programme.html", "registration", **context), status)
+        )
+    else:
+        response = current_app.make_response((render_template("programme.html", **context), status))
+    response.vary.add("HX-Request")
+    return response
+
+
+def _registration_rate_limit():
+    return current_app.config["REGISTRATION_RATE_LIMIT"]
+
+
+@public.post("/inscription")
+@limiter.limit(_registration_rate_limit)
+def register():
+    event = current_event()
+    availability = registrations.workshop_availability(db.session, event)
+    form = RegistrationForm(workshops=availability, lunch_offered=event.lunch_offered)
+    if registrations.registration_window(event) is not registrations.RegistrationWindow.OPEN:
+        return _render_registration_errors(event, None, status=409)
+    if not form.validate_on_submit():
+        return _render_registration_errors(event, form)
+    applicant = registrations.Applicant(
+        first_name=form.first_name.data,
+        last_name=form.last_name.data,
+        email=form.email.data,
+        organisation=form.organisation.data or None,
+        workshop_number=form.workshop.data,
+        lunch=bool(event.lunch_offered and form.lunch.data == "yes"),
+        dietary=form.dietary.data or None,
+        language=current_language(),
+    )
+    try:
+        result = registrations.register(db.session, event, applicant)
+    except registrations.RegistrationClosedError:
+        return _render_registration_errors(event, None, status=409)
+    except registrations.UnknownWorkshopError:
+        form.workshop.errors = [gettext("Choisissez un atelier.")]
+        return _render_registration_errors(event, form)
+
+    session["last_registration"] = {
+        "outcome": result.outcome.value,
+        "email": result.email,
+        "registration_id": result.registration.id if result.registration else None,
+    }
+    if not request.htmx:
+        return redirect(url_for("public.confirmation"), code=303)
+    body = render_block("confirmation.html", "panel", **_confirmation_context(event, result))
+    response = current_app.make_response(body)
+    if result.seats_changed:
+        response.headers["HX-Trigger"] = SEATS_CHANGED
+    response.vary.add("HX-Request")
+    return response
+
+
+def _confirmation_context(event, result: registrations.RegistrationResult):
+    return {"event": event, "result": result, "Outcome": registrations.Outcome}
+
+
+@public.get("/inscription/confirmation")
+def confirmation():
+    event = current_event()
+    last = session.get("last_registration")
+    if not last:
+        return redirect(url_for("public.programme"), code=303)
+    registration = (
+        db.session.get(registrations.Registration, last["registration_id"])
+        if last.get("registration_id")
+        else None
+    )
+    result = registrations.RegistrationResult(
+        outcome=registrations.Outcome(last["outcome"]),
+        email=last["email"],
+        registration=registration,
+        waitlist_position=(
+            registrations.waitlist_position(db.session, registration) if registration else None
+        ),
+    )
+    return render_template("confirmation.html", **_confirmation_context(event, result))
+
+
+@public.get("/inscription/<token>")
+def manage(token: str):
+    registration = registrations.find_by_token(db.session, token)
+    if registration is None:
+        return error_page(
+            404,
+            gettext(
+                "Ce lien de gestion n'est pas valable. Vérifiez qu'il est complet, "
+                "ou écrivez aux organisateurs."
+            ),
+        )
+    return render_template(
+        "manage.html",
+        event=registration.event,
+        registration=registration,
+        waitlist_position=registrations.waitlist_position(db.session, registration),
+    )
+
+
+@public.get("/confidentialite")
+def privacy():
+    return render_template("privacy.html", event=current_event())
+
+
+@public.get("/langue/<language>")
+def choose_language(language: str):
+    if language in current_app.config["LANGUAGES"]:
+        session["language"] = language
+    target = request.args.get("next", "")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = url_for("public.programme")
+    return redirect(target, code=303)
+
+
+@public.get("/healthz")
+def health():
+    db.session.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+def _refuse_registration(message: str, status: int):
+    """Gives the form back, filled in as it was sent, with a message above it."""
+    event = current_event()
+    form = RegistrationForm(
+        workshops=registrations.workshop_availability(db.session, event),
+        lunch_offered=event.lunch_offered,
+    )
+    form.form_errors.append(message)
+    return _render_registration_errors(event, form, status=status)
+
+
+@public.errorhandler(CSRFError)
+def csrf_failed(_error):
+    message = gettext("Votre session a expiré. Vérifiez le formulaire et envoyez-le à nouveau.")
+    if request.endpoint == "public.register":
+        return _refuse_registration(message, 422)
+    return error_page(400, message)
+
+
+@public.errorhandler(429)
+def too_many_requests(_error):
+    message = gettext("Trop de tentatives en peu de temps. Patientez une minute et réessayez.")
+    if request.endpoint == "public.register":
+        return _refuse_registration(message, 429)
+    return error_page(429, message)

@@ -1,0 +1,243 @@
+"""Registrations: the window, seat allocation, the waiting list and duplicate addresses.
+
+Plain functions over a SQLAlchemy session; they know nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import outbox
+from .database import utcnow
+from .models import Event, Registration, RegistrationStatus, Workshop
+
+
+class RegistrationWindow(enum.StrEnum):
+    NOT_YET_OPEN = "not-yet-open"
+    OPEN = "open"
+    CLOSED = "closed"
+    EVENT_OVER = "event-over"
+
+
+def registration_window(event: Event, now: datetime | None = None) -> RegistrationWindow:
+    now = now or utcnow()
+    if now >= event.ends_at:
+        return RegistrationWindow.EVENT_OVER
+    if now >= event.registration_closes:
+        return RegistrationWindow.CLOSED
+    if event.registration_opens and now < event.registration_opens:
+        return RegistrationWindow.NOT_YET_OPEN
+    return RegistrationWindow.OPEN
+
+
+class RegistrationClosedError(Exception):
+    """Raised when a registration arrives outside the registration window."""
+
+
+class UnknownWorkshopError(Exception):
+    """Raised when the chosen workshop does not belong to the event."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+@dataclass(frozen=True)
+class Applicant:
+    first_name: str
+    last_name: str
+    email: str
+    organisation: str | None
+    workshop_number: int
+    lunch: bool
+    dietary: str | None
+    language: str
+
+
+class Outcome(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    # The address already holds a registration: nothing registered, its owner gets a mail.
+    ALREADY_REGISTERED = "already-registered"
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    outcome: Outcome
+    email: str
+    registration: Registration | None = None
+    waitlist_position: int | None = None
+
+    @property
+    def seats_changed(self) -> bool:
+        return self.outcome is Outcome.CONFIRMED
+
+
+@dataclass(frozen=True)
+class WorkshopAvailability:
+    workshop: Workshop
+    seats_taken: int
+    waitlisted: int
+
+    @property
+    def capacity(self) -> int:
+        return self.workshop.capacity
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.capacity - self.seats_taken, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.seats_left == 0
+
+
+def workshop_availability(session: Session, event: Event) -> list[WorkshopAvailability]:
+    """Every workshop of the event with its seats and waiting list, in one query."""
+    waitlisted = (
+        select(Registration.workshop_id, func.count().label("waitlisted"))
+        .where(Registration.status == RegistrationStatus.WAITLISTED)
+        .group_by(Registration.workshop_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Workshop, func.coalesce(waitlisted.c.waitlisted, 0))
+        .outerjoin(waitlisted, waitlisted.c.workshop_id == Workshop.id)
+        .where(Workshop.event_id == event.id)
+        .order_by(Workshop.number)
+    ).all()
+    return [WorkshopAvailability(w, w.seats_taken, count) for w, count in rows]
+
+
+def take_seat(session: Session, workshop_id: int) -> bool:
+    """Takes one seat if one is left. The database re-checks the condition under its row lock,
+    so concurrent calls can never push a workshop past its capacity."""
+    result = session.execute(
+        update(Workshop)
+        .where(Workshop.id == workshop_id, Workshop.seats_taken < Workshop.capacity)
+        .values(seats_taken=Workshop.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def waitlist_position(session: Session, registration: Registration) -> int | None:
+    if registration.status is not RegistrationStatus.WAITLISTED:
+        return None
+    ahead_or_same = or_(
+        Registration.waitlisted_at < registration.waitlisted_at,
+        and_(
+            Registration.waitlisted_at == registration.waitlisted_at,
+            Registration.id <= registration.id,
+        ),
+    )
+    return session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            Registration.workshop_id == registration.workshop_id,
+            Registration.status == RegistrationStatus.WAITLISTED,
+            ahead_or_same,
+        )
+    )
+
+
+def find_live_registration(session: Session, event: Event, email: str) -> Registration | None:
+    return session.scalar(
+        select(Registration).where(
+            Registration.event_id == event.id,
+            Registration.email_normalised == normalise_email(email),
+            Registration.status != RegistrationStatus.CANCELLED,
+        )
+    )
+
+
+def find_by_token(session: Session, token: str) -> Registration | None:
+    return session.scalar(select(Registration).where(Registration.manage_token == token))
+
+
+def register(
+    session: Session, event: Event, applicant: Applicant, now: datetime | None = None
+) -> RegistrationResult:
+    """Registers the applicant in one transaction: the seat (or a place on the waiting list),
+    the registration and its confirmation e-mail are saved together or not at all."""
+    now = now or utcnow()
+    if registration_window(event, now) is not RegistrationWindow.OPEN:
+        raise RegistrationClosedError
+    workshop = session.scalar(
+        select(Workshop).where(
+            Workshop.event_id == event.id, Workshop.number == applicant.workshop_number
+        )
+    )
+    if workshop is None:
+        raise UnknownWorkshopError
+
+    existing = find_live_registration(session, event, applicant.email)
+    if existing is not None:
+        return _send_management_link(session, existing, applicant.email, now)
+
+    seated = take_seat(session, workshop.id)
+    registration = Registration(
+        event=event,
+        workshop=workshop,
+        first_name=applicant.first_name,
+        last_name=applicant.last_name,
+        email=applicant.email.strip(),
+        email_normalised=normalise_email(applicant.email),
+        organisation=applicant.organisation,
+        status=RegistrationStatus.CONFIRMED if seated else RegistrationStatus.WAITLISTED,
+        lunch=applicant.lunch if event.lunch_offered else False,
+        dietary=applicant.dietary,
+        language=applicant.language,
+        consent_at=now,
+        created_at=now,
+        waitlisted_at=None if seated else now,
+        manage_token=secrets.token_urlsafe(32),
+    )
+    session.add(registration)
+    try:
+        session.flush()
+        position = waitlist_position(session, registration)
+        outbox.queue_registration_message(
+            session,
+            "confirmation" if seated else "waitlisted",
+            registration,
+            dedupe_key=f"registered:{registration.id}",
+            waitlist_position=position,
+        )
+        session.commit()
+    except IntegrityError:
+        # Another request registered the same address a moment earlier.
+        session.rollback()
+        existing = find_live_registration(session, event, applicant.email)
+        if existing is None:
+            raise
+        return _send_management_link(session, existing, applicant.email, now)
+    outcome = Outcome.CONFIRMED if seated else Outcome.WAITLISTED
+    return RegistrationResult(outcome, registration.email, registration, position)
+
+
+def _send_management_link(
+    session: Session, registration: Registration, email: str, now: datetime
+) -> RegistrationResult:
+    # At most one such mail an hour, so that the form cannot be used to flood someone's inbox.
+    key = f"management-link:{registration.id}:{now:%Y-%m-%dT%H}"
+    outbox.queue_registration_message(
+        session,
+        "management-link",
+        registration,
+        dedupe_key=key,
+        waitlist_position=waitlist_position(session, registration),
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+    return RegistrationResult(Outcome.ALREADY_REGISTERED, email.strip())
