@@ -11,18 +11,15 @@ from .database import sqlite_engine_options
 from .extensions import babel, csrf, db, htmx, limiter, mail, migrate
 
 
-def create_app(config: type[Config] | dict | None = None) -> Flask:
+def create_app(config: type[Config] = Config, overrides: dict | None = None) -> Flask:
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
-    app.config.from_object(Config)
-    if isinstance(config, dict):
-        app.config.from_mapping(config)
-    elif config is not None:
-        app.config.from_object(config)
+    app.config.from_object(config)
+    app.config.from_mapping(overrides or {})
     _ensure_secret_key(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault(

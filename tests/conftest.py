@@ -1,0 +1,217 @@
+"""Fixtures: the app on SQLite and PostgreSQL, a real SMTP server, Chromium, a live server."""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import socket
+import threading
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from webapp import create_app
+from webapp.config import TestingConfig, database_url
+from webapp.event_file import load_event
+from webapp.extensions import db
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TABLES = "outbox_message, registration, programme_item, workshop, event"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def missing(reason: str):
+    """Without CI a missing service skips its tests; on CI it fails them."""
+    if ON_CI:
+        pytest.fail(f"{reason} (required when CI=true)", pytrace=False)
+    pytest.skip(reason)
+
+
+def migrated(url: str) -> None:
+    app = create_app(TestingConfig, {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once, copied for each test."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite"
+    migrated(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of its own for this test run, migrated once, dropped at the end."""
+    name = f"atelier_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    migrated(database_url(url))
+    yield url
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "atelier.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    return url
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    """Tests override settings by redefining this fixture or updating it."""
+    return {}
+
+
+@pytest.fixture
+def app(db_url, config_overrides):
+    app = create_app(
+        TestingConfig,
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url(db_url),
+            "PUBLIC_URL": "http://atelier.test",
+            **config_overrides,
+        },
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def event_data(**changes) -> dict:
+    """A small event that is not the sample: three workshops, registration open."""
+    day = date.today() + timedelta(days=20)
+    data = {
+        "event": {
+            "slug": "colloque-test",
+            "title": "Colloque sur les communs urbains",
+            "date": day.isoformat(),
+            "starts": "09:30",
+            "ends": "17:00",
+            "venue": "Maison des associations",
+            "address": "Rue de l'Exemple 12, 4000 Liège",
+            "contact_email": "orga@colloque.test",
+            "registration_note": "Inscription gratuite.",
+        },
+        "programme": [
+            {"starts": "09:30", "title": "Accueil", "kind": "plenary"},
+            {"starts": "10:00", "title": "Ateliers en parallèle", "kind": "workshops"},
+            {"starts": "12:30", "title": "Repas", "kind": "break"},
+        ],
+        "workshops": [
+            {"number": 1, "title": "Jardins partagés", "description": "Cultiver ensemble.", "capacity": 5},
+            {"number": 2, "title": "Habitat groupé", "description": "Vivre ensemble.", "capacity": 3},
+            {"number": 3, "title": "Monnaies locales", "description": "Échanger autrement.", "capacity": 1},
+        ],
+    }
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            data[section][field] = value
+        else:
+            data[section] = value
+    return data
+
+
+@pytest.fixture
+def event_factory(app):
+    def make(**changes):
+        with app.app_context():
+            event = load_event(db.session, event_data(**changes))
+            db.session.commit()
+            return event.id
+
+    return make
+
+
+@pytest.fixture
+def event(event_factory):
+    return event_factory()
+
+
+def registration_form(**changes) -> dict:
+    form = {
+        "first_name": "Awa",
+        "last_name": "Diallo",
+        "email": "awa.diallo@example.org",
+        "organisation": "ASBL Quartiers",
+        "workshop": "1",
+        "lunch": "yes",
+        "dietary": "",
+        "consent": "y",
+    }
+    form.update(changes)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def readable(response) -> str:
+    """The body as a reader sees it: HTML entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def count(app, sql: str, **params) -> int:
+    with app.app_context():
+        return db.session.execute(text(sql), params).scalar_one()
+
+
+class LiveServer:
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app):
+    with LiveServer(app) as server:
+        yield server

@@ -1,0 +1,103 @@
+"""The programme page as a visitor reads it."""
+
+import re
+import tomllib
+from pathlib import Path
+
+from conftest import readable, registration_form
+
+from webapp.event_file import load_event
+from webapp.extensions import db
+
+SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seed"
+SAMPLE = Path(__file__).resolve().parent.parent / "events" / "journee-etude-mutualisation.toml"
+
+
+def test_programme_shows_event_schedule_and_workshops(client, event):
+    page = readable(client.get("/"))
+    assert "Colloque sur les communs urbains" in page
+    assert "Maison des associations" in page
+    assert "Rue de l'Exemple 12, 4000 Liège" in page
+    for title in ("Jardins partagés", "Habitat groupé", "Monnaies locales"):
+        assert title in page
+    assert '<time datetime="' in page
+    assert 'name="csrf_token"' in page or 'name="first_name"' in page
+
+
+def test_programme_without_event_is_a_clear_404(client):
+    response = client.get("/")
+    assert response.status_code == 404
+    assert "Cette page n'existe pas." in readable(response)
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<[^>]+>", " ", html)
+    for entity, char in (("'", "'"), ("&#34;", '"'), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">")):
+        html = html.replace(entity, char)
+    return re.sub(r"\s+", " ", html)
+
+
+def test_sample_event_page_has_every_line_of_the_seed(app, client):
+    with app.app_context():
+        load_event(db.session, tomllib.loads(SAMPLE.read_text()))
+        db.session.commit()
+    page = _visible_text(readable(client.get("/")))
+    seed = (SEED / "journee-etude-mutualisation.txt").read_text()
+    programme = seed[seed.index("Programme de la journée") : seed.index("Les ateliers")]
+    for line in programme.splitlines():
+        line = re.sub(r"\s+", " ", line).strip(" •").replace("Intervenants : ", "")
+        if line:
+            time_, _, title = line.partition(" : ")
+            assert (title or time_).strip() in page, line
+    workshops = seed[seed.index("Atelier 1 :") : seed.index("La table ronde")]
+    descriptions = [
+        p.strip() for p in workshops.split("\n\n") if p.strip() and not p.startswith("Atelier ")
+    ]
+    assert len(descriptions) == 6
+    for description in descriptions:
+        assert re.sub(r"\s+", " ", description).replace(" .", ".") in page.replace(" .", ".")
+    for fact in (
+        "mardi 23 avril 2024",
+        "Campus du Solbosch",
+        "Institut de Sociologie bâtiment S",
+        "gratuite mais obligatoire",
+        "un atelier par participant.e",
+        "La table ronde",
+        "Cette journée a eu lieu",
+    ):
+        assert fact in page, fact
+
+
+def test_security_headers_on_every_response(client, event):
+    for url in ("/", "/places", "/confidentialite", "/nowhere"):
+        headers = client.get(url).headers
+        policy = headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"]
+
+
+def test_session_cookie_is_httponly_and_lax(client, event):
+    response = client.get("/langue/en?next=/")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_healthz_checks_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_privacy_page_says_what_why_and_how_long(client, event):
+    page = readable(client.get("/confidentialite"))
+    assert "Ce que nous conservons" in page
+    assert "Pourquoi" in page
+    assert "Combien de temps" in page
+
+
+def test_form_fields_carry_the_documented_names(client, event):
+    page = readable(client.get("/"))
+    for name in registration_form():
+        assert f'name="{name}"' in page, name

@@ -1,0 +1,222 @@
+"""Registering: seats, waiting list, duplicates, bad input, htmx and plain forms."""
+
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import count, readable, registration_form
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_registration_takes_a_seat_and_queues_its_confirmation(app, client, event):
+    response = client.post("/inscription", data=registration_form())
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/inscription/confirmation")
+    page = readable(client.get(response.headers["Location"]))
+    assert "Votre inscription est confirmée" in page
+    assert "Jardins partagés" in page
+    assert "awa.diallo@example.org" in page
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 1") == 1
+    assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 1
+    assert count(
+        app,
+        "SELECT count(*) FROM outbox_message WHERE kind = 'confirmation' "
+        "AND recipient = 'awa.diallo@example.org' AND state = 'queued'",
+    ) == 1
+
+
+def test_htmx_registration_returns_the_confirmation_panel_and_refreshes_seats(client, event):
+    response = client.post("/inscription", data=registration_form(), headers=HTMX)
+    assert response.status_code == 200
+    body = readable(response)
+    assert body.lstrip().startswith('<div id="registration"')
+    assert "<html" not in body
+    assert "Votre inscription est confirmée" in body
+    assert "Un e-mail de confirmation part à awa.diallo@example.org" in body
+    assert response.headers["HX-Trigger"] == "seats-changed"
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_invalid_htmx_registration_returns_the_form_with_messages_and_422(app, client, event):
+    response = client.post(
+        "/inscription",
+        data=registration_form(first_name="", email="pas-une-adresse", consent=None),
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    body = readable(response)
+    assert "<html" not in body and '<form class="registration-form"' in body
+    assert "Indiquez votre prénom." in body
+    assert "Cette adresse e-mail n'est pas valide." in body
+    assert "Votre accord est nécessaire pour vous inscrire." in body
+    assert 'value="Diallo"' in body  # what was typed is kept
+    assert count(app, "SELECT count(*) FROM registration") == 0
+
+
+def test_invalid_plain_registration_renders_the_whole_page_with_422(client, event):
+    response = client.post("/inscription", data=registration_form(workshop="99"))
+    assert response.status_code == 422
+    body = readable(response)
+    assert "<html" in body and "field-error" in body
+
+
+def test_full_workshop_puts_the_participant_on_its_waiting_list(app, client, event):
+    client.post("/inscription", data=registration_form(workshop="3", email="first@example.org"))
+    page = readable(client.get("/"))
+    assert "Complet" in page and "liste d'attente" in page
+    response = client.post(
+        "/inscription", data=registration_form(workshop="3", email="second@example.org"), headers=HTMX
+    )
+    body = readable(response)
+    assert "Vous êtes sur la liste d'attente" in body
+    assert "en position 1" in body
+    assert "HX-Trigger" not in response.headers
+    assert count(app, "SELECT count(*) FROM registration WHERE status = 'waitlisted'") == 1
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'waitlisted'") == 1
+
+
+@pytest.mark.parametrize("variant", ["AWA.Diallo@Example.org", "  awa.diallo@example.org  "])
+def test_duplicate_address_registers_nothing_and_reveals_nothing(app, client, event, variant):
+    client.post("/inscription", data=registration_form())
+    response = client.post(
+        "/inscription",
+        data=registration_form(email=variant, first_name="Intrus", workshop="2"),
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    body = readable(response)
+    assert "Vérifiez votre boîte mail" in body
+    assert "Jardins partagés" not in body and "déjà" not in body
+    assert count(app, "SELECT count(*) FROM registration") == 1
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 2") == 0
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'management-link'") == 1
+
+
+def test_honeypot_rejects_bots(app, client, event):
+    response = client.post(
+        "/inscription", data=registration_form(website="http://spam.example"), headers=HTMX
+    )
+    assert response.status_code == 422
+    assert count(app, "SELECT count(*) FROM registration") == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("first_name", "A" * 101, "100 caractères au maximum."),
+        ("last_name", "Diallo\nBcc: x@example.org", "caractères non autorisés"),
+        ("organisation", "ASBL\x00", "caractères non autorisés"),
+        ("email", "a@b", "n'est pas valide"),
+        ("email", "x" * 250 + "@example.org", "254 caractères au maximum."),
+        ("dietary", "x" * 501, "500 caractères au maximum."),
+        ("lunch", "maybe", None),
+        ("workshop", "abc", None),
+    ],
+)
+def test_oversize_and_malformed_fields_get_422_with_a_message(
+    app, client, event, field, value, message
+):
+    response = client.post("/inscription", data=registration_form(**{field: value}), headers=HTMX)
+    assert response.status_code == 422
+    body = readable(response)
+    assert f'id="{field}-error"' in body
+    if message:
+        assert message in body
+    assert count(app, "SELECT count(*) FROM registration") == 0
+
+
+@pytest.fixture
+def limited(config_overrides):
+    config_overrides.update(RATELIMIT_ENABLED=True, REGISTRATION_RATE_LIMIT="3 per minute")
+
+
+def test_rate_limit_stops_a_client_posting_too_often(limited, app, client, event):
+    statuses = [
+        client.post(
+            "/inscription", data=registration_form(email=f"p{i}@example.org"), headers=HTMX
+        ).status_code
+        for i in range(5)
+    ]
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[3:] == [429, 429]
+    last = client.post("/inscription", data=registration_form(email="p9@example.org"), headers=HTMX)
+    assert "Trop de tentatives" in readable(last)
+    assert count(app, "SELECT count(*) FROM registration") == 3
+
+
+def test_registration_closed_after_the_deadline_shows_no_form(client, event_factory):
+    event_factory(event__registration_closes="2000-01-01T00:00")
+    page = readable(client.get("/"))
+    assert "Les inscriptions sont clôturées." in page
+    assert 'name="first_name"' not in page
+    assert client.post("/inscription", data=registration_form()).status_code == 409
+
+
+def test_registration_not_yet_open_says_when_it_opens(client, event_factory):
+    event_factory(event__registration_opens="2099-01-01T09:00", event__registration_closes="2099-02-01")
+    # The event itself is sooner than its registration window: the loader refuses nothing here,
+    # the page simply says when registration opens.
+    page = readable(client.get("/"))
+    assert "Les inscriptions ouvriront le" in page
+
+
+def test_past_event_says_it_took_place(client, event_factory):
+    event_factory(event__date="2024-04-23")
+    page = readable(client.get("/"))
+    assert "Cette journée a eu lieu" in page
+    assert 'name="first_name"' not in page
+
+
+def test_availability_answers_304_to_its_current_etag_and_changes_after_a_registration(
+    client, event
+):
+    first = client.get("/places", headers=HTMX)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert "5 places restantes" in readable(first)
+    again = client.get("/places", headers={**HTMX, "If-None-Match": etag})
+    assert again.status_code == 304
+    client.post("/inscription", data=registration_form())
+    after = client.get("/places", headers={**HTMX, "If-None-Match": etag})
+    assert after.status_code == 200
+    assert after.headers["ETag"] != etag
+    assert "Dernières places : 4 places restantes" in readable(after)
+
+
+def _post(url: str, form: dict) -> int:
+    data = urllib.parse.urlencode(form).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_fifty_concurrent_registrations_never_overbook(app, live_server, event_factory):
+    event_factory(
+        workshops=[
+            {"number": 1, "title": "Atelier disputé", "description": "Très demandé.", "capacity": 5}
+        ]
+    )
+    start = threading.Barrier(50)
+
+    def register(i: int) -> int:
+        start.wait()
+        return _post(
+            f"{live_server.url}/inscription",
+            registration_form(email=f"person{i}@example.org", workshop="1"),
+        )
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(register, range(50)))
+    # urllib follows the 303 to the confirmation page.
+    assert statuses == [200] * 50
+    assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 5
+    assert count(app, "SELECT count(*) FROM registration WHERE status = 'waitlisted'") == 45
+    assert count(app, "SELECT seats_taken FROM workshop") == 5
+    assert count(app, "SELECT count(*) FROM outbox_message") == 50
