@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import html
 import os
 import shutil
@@ -138,9 +140,24 @@ def event_data(**changes) -> dict:
             {"starts": "12:30", "title": "Repas", "kind": "break"},
         ],
         "workshops": [
-            {"number": 1, "title": "Jardins partagés", "description": "Cultiver ensemble.", "capacity": 5},
-            {"number": 2, "title": "Habitat groupé", "description": "Vivre ensemble.", "capacity": 3},
-            {"number": 3, "title": "Monnaies locales", "description": "Échanger autrement.", "capacity": 1},
+            {
+                "number": 1,
+                "title": "Jardins partagés",
+                "description": "Cultiver ensemble.",
+                "capacity": 5,
+            },
+            {
+                "number": 2,
+                "title": "Habitat groupé",
+                "description": "Vivre ensemble.",
+                "capacity": 3,
+            },
+            {
+                "number": 3,
+                "title": "Monnaies locales",
+                "description": "Échanger autrement.",
+                "capacity": 1,
+            },
         ],
     }
     for key, value in changes.items():
@@ -215,3 +232,66 @@ class LiveServer:
 def live_server(app):
     with LiveServer(app) as server:
         yield server
+
+
+class RecordingHandler:
+    """An SMTP server's behaviour: keeps what it accepts; can be told to fail."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.data_reply: str | None = None  # e.g. "451 4.3.0 try later"
+        self.refused_recipients: dict[str, str] = {}  # address -> "550 ..." reply
+        self.drop_connection = False
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused_recipients:
+            return self.refused_recipients[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.drop_connection:
+            server.transport.close()
+            return "421 closing"
+        if self.data_reply:
+            return self.data_reply
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+class SMTPServer:
+    def __init__(self):
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        self.controller = None
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    def start(self):
+        from aiosmtpd.controller import Controller
+
+        # A controller cannot start twice: a restarted server is a new one on the same port.
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp(config_overrides):
+    server = SMTPServer()
+    server.start()
+    config_overrides.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_TIMEOUT_SECONDS=5)
+    yield server
+    server.stop()

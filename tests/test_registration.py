@@ -22,11 +22,14 @@ def test_registration_takes_a_seat_and_queues_its_confirmation(app, client, even
     assert "awa.diallo@example.org" in page
     assert count(app, "SELECT seats_taken FROM workshop WHERE number = 1") == 1
     assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 1
-    assert count(
-        app,
-        "SELECT count(*) FROM outbox_message WHERE kind = 'confirmation' "
-        "AND recipient = 'awa.diallo@example.org' AND state = 'queued'",
-    ) == 1
+    assert (
+        count(
+            app,
+            "SELECT count(*) FROM outbox_message WHERE kind = 'confirmation' "
+            "AND recipient = 'awa.diallo@example.org' AND state = 'queued'",
+        )
+        == 1
+    )
 
 
 def test_htmx_registration_returns_the_confirmation_panel_and_refreshes_seats(client, event):
@@ -69,7 +72,9 @@ def test_full_workshop_puts_the_participant_on_its_waiting_list(app, client, eve
     page = readable(client.get("/"))
     assert "Complet" in page and "liste d'attente" in page
     response = client.post(
-        "/inscription", data=registration_form(workshop="3", email="second@example.org"), headers=HTMX
+        "/inscription",
+        data=registration_form(workshop="3", email="second@example.org"),
+        headers=HTMX,
     )
     body = readable(response)
     assert "Vous êtes sur la liste d'attente" in body
@@ -158,7 +163,9 @@ def test_registration_closed_after_the_deadline_shows_no_form(client, event_fact
 
 
 def test_registration_not_yet_open_says_when_it_opens(client, event_factory):
-    event_factory(event__registration_opens="2099-01-01T09:00", event__registration_closes="2099-02-01")
+    event_factory(
+        event__registration_opens="2099-01-01T09:00", event__registration_closes="2099-02-01"
+    )
     # The event itself is sooner than its registration window: the loader refuses nothing here,
     # the page simply says when registration opens.
     page = readable(client.get("/"))

@@ -44,6 +44,10 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from .public import public
 
     app.register_blueprint(public)
+    if app.config.get("MAIL_SINK_DIR") and app.config["ENVIRONMENT"] != "production":
+        from .dev import dev
+
+        app.register_blueprint(dev)
     register_error_handlers(app)
     register_commands(app)
     return app

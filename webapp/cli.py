@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import click
@@ -10,7 +12,10 @@ from flask.cli import AppGroup
 
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
+from .events import find_current_event
 from .extensions import db
+from .mail_delivery import outbox_counts, recent_failures
+from .reminders import send_reminder_mailing
 
 event_cli = AppGroup("event", help="Load and inspect events.")
 
@@ -39,5 +44,100 @@ def load_event_command(path: Path, move_to: str | None) -> None:
     )
 
 
+mail_cli = AppGroup("mail", help="Deliver the outbox.")
+
+
+@mail_cli.command("worker")
+def mail_worker_command() -> None:
+    """Send due messages every few seconds and queue reminders every minute, until stopped."""
+    from flask import current_app
+
+    from .mail_job import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    run_worker(current_app._get_current_object())
+
+
+@mail_cli.command("send-due")
+def mail_send_due_command() -> None:
+    """One pass: queue due reminders, send every due message, exit (for cron)."""
+    from flask import current_app
+
+    from .mail_job import run_once
+
+    run_once(current_app._get_current_object())
+    _print_status()
+
+
+@mail_cli.command("status")
+def mail_status_command() -> None:
+    """Messages per state, and the last errors."""
+    _print_status()
+
+
+def _print_status() -> None:
+    counts = outbox_counts(db.session)
+    click.echo(", ".join(f"{state}: {number}" for state, number in counts.items()))
+    for message in recent_failures(db.session):
+        click.echo(
+            f"  [{message.state}] #{message.id} {message.kind} to {message.recipient} "
+            f"after {message.attempts} attempts: {message.last_error}"
+        )
+
+
+reminders_cli = AppGroup("reminders", help="Reminder mailings.")
+
+
+@reminders_cli.command("send")
+@click.option("--workshop", "workshop_number", type=int, help="Only this workshop's participants.")
+@click.option(
+    "--key",
+    "mailing_key",
+    type=click.STRING,
+    help="Names the mailing (default: the scope and today's date); the same key never reaches "
+    "anyone twice.",
+)
+def reminders_send_command(workshop_number: int | None, mailing_key: str | None) -> None:
+    """Queue a reminder now to every confirmed participant (or one workshop's)."""
+    event = find_current_event()
+    if event is None:
+        raise click.ClickException("no event is loaded (flask --app wsgi event load PATH)")
+    if mailing_key is not None and not (0 < len(mailing_key) <= 100):
+        raise click.BadParameter("between 1 and 100 characters", param_hint="--key")
+    if workshop_number is not None and workshop_number not in {w.number for w in event.workshops}:
+        raise click.BadParameter(f"{event.slug} has no workshop {workshop_number}")
+    queued = send_reminder_mailing(db.session, event, workshop_number, mailing_key)
+    click.echo(f"{queued} reminders queued; the mail job sends them.")
+
+
+@click.command("dev")
+@click.option("--port", default=5000, show_default=True)
+def dev_command(port: int) -> None:
+    """Serve the site with the mail job and a local SMTP sink (development only)."""
+    from flask import current_app
+
+    from .mail_job import start_scheduler
+    from .mail_sink import start_mail_sink
+
+    app = current_app._get_current_object()
+    sink_dir = app.config.get("MAIL_SINK_DIR")
+    if not sink_dir:
+        raise click.ClickException("set MAIL_SINK_DIR (make run does) to run the local SMTP sink")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    sink = start_mail_sink(Path(sink_dir), app.config["MAIL_PORT"])
+    stop = threading.Event()
+    scheduler = start_scheduler(app, stop)
+    click.echo(f"Atelier: http://127.0.0.1:{port}/  ·  received mails: /dev/mails")
+    try:
+        app.run(host="127.0.0.1", port=port, use_reloader=False, threaded=True)
+    finally:
+        stop.set()
+        scheduler.shutdown(wait=True)
+        sink.stop()
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(event_cli)
+    app.cli.add_command(mail_cli)
+    app.cli.add_command(reminders_cli)
+    app.cli.add_command(dev_command)

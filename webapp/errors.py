@@ -27,4 +27,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error):
-        return error_page(500, gettext("Une erreur est survenue de notre côté. Réessayez plus tard."))
+        return error_page(
+            500, gettext("Une erreur est survenue de notre côté. Réessayez plus tard.")
+        )

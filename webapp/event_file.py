@@ -112,7 +112,9 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Eve
     event.address = str(_required(info, "address", "[event]"))
     event.contact_email = str(_required(info, "contact_email", "[event]"))
     event.lunch_offered = bool(info.get("lunch", True))
-    event.published_on = _day(info["published"], "[event] published") if "published" in info else None
+    event.published_on = (
+        _day(info["published"], "[event] published") if "published" in info else None
+    )
     event.updated_on = _day(info["updated"], "[event] updated") if "updated" in info else None
     opens = info.get("registration_opens")
     event.registration_opens = (

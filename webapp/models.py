@@ -103,7 +103,9 @@ class Workshop(db.Model):
     __table_args__ = (
         UniqueConstraint("event_id", "number", name="uq_workshop_event_number"),
         CheckConstraint("capacity >= 0", name="capacity_not_negative"),
-        CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"),
+        CheckConstraint(
+            "seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

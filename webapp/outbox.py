@@ -5,11 +5,15 @@ from __future__ import annotations
 from email.utils import make_msgid
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .database import utcnow
 from .links import public_host
 from .messages import render_registration_message
-from .models import OutboxMessage, Registration
+from .models import OutboxMessage, OutboxState, Registration
+
+DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def queue_registration_message(
@@ -18,15 +22,17 @@ def queue_registration_message(
     registration: Registration,
     dedupe_key: str | None = None,
     waitlist_position: int | None = None,
-) -> OutboxMessage | None:
-    """Adds the message to the session (the caller commits). With a dedupe key already queued,
-    queues nothing: the unique index backs this check against concurrent callers."""
+) -> bool:
+    """Queues the message in the session's transaction (the caller commits). A message whose
+    dedupe key is already queued is not queued again, even by a concurrent caller.
+    Returns whether a message was added."""
     if dedupe_key and session.scalar(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
-        return None
+        return False
     rendered = render_registration_message(kind, registration, waitlist_position)
-    message = OutboxMessage(
+    now = utcnow()
+    insert = DIALECT_INSERTS[session.get_bind().dialect.name](OutboxMessage).values(
         kind=kind,
         registration_id=registration.id,
         dedupe_key=dedupe_key,
@@ -38,6 +44,12 @@ def queue_registration_message(
         body_html=rendered.body_html,
         calendar=rendered.calendar,
         message_id=make_msgid(domain=public_host()),
+        state=OutboxState.QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
     )
-    session.add(message)
-    return message
+    inserted = session.execute(
+        insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxMessage.id)
+    )
+    return inserted.first() is not None

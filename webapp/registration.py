@@ -236,8 +236,5 @@ def _send_management_link(
         dedupe_key=key,
         waitlist_position=waitlist_position(session, registration),
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
+    session.commit()
     return RegistrationResult(Outcome.ALREADY_REGISTERED, email.strip())

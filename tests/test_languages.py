@@ -1,0 +1,91 @@
+"""French by default, English complete, chosen by a switch or the browser."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from conftest import readable, registration_form
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_user_facing_string_has_an_english_translation(tmp_path):
+    template = tmp_path / "messages.pot"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "-o",
+            str(template),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    with template.open("rb") as handle:
+        wanted = {message.id for message in read_po(handle) if message.id}
+    with (ROOT / "translations/en/LC_MESSAGES/messages.po").open("rb") as handle:
+        english = {message.id: message.string for message in read_po(handle) if message.id}
+    untranslated = [
+        msgid
+        for msgid in wanted
+        if not english.get(msgid) or (isinstance(english[msgid], tuple) and not all(english[msgid]))
+    ]
+    assert untranslated == []
+
+
+def test_french_is_the_default(client, event):
+    page = readable(client.get("/"))
+    assert '<html lang="fr">' in page
+    assert "Programme de la journée" in page
+
+
+def test_browser_language_picks_english(client, event):
+    page = readable(client.get("/", headers={"Accept-Language": "en-GB,en;q=0.8"}))
+    assert '<html lang="en">' in page
+    assert "Programme" in page and "Register" in page
+    assert "Programme de la journée" not in page
+
+
+def test_language_switch_is_remembered_and_dates_follow(client, event):
+    response = client.get("/langue/en?next=/confidentialite")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/confidentialite")
+    page = readable(client.get("/", headers={"Accept-Language": "fr"}))
+    assert '<html lang="en">' in page
+    assert "day" in page.lower()  # e.g. "Thursday, 18 December 2026"
+    client.get("/langue/fr?next=/")
+    assert '<html lang="fr">' in readable(client.get("/"))
+
+
+def test_language_switch_refuses_to_redirect_elsewhere(client, event):
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        response = client.get("/langue/en", query_string={"next": target})
+        assert response.headers["Location"] in ("/", "http://localhost/")
+
+
+def test_registration_stores_the_language_of_the_page(app, client, event):
+    client.get("/langue/en?next=/")
+    client.post("/inscription", data=registration_form())
+    from conftest import count
+
+    assert count(app, "SELECT count(*) FROM registration WHERE language = 'en'") == 1
+
+
+def test_english_validation_messages(client, event):
+    client.get("/langue/en?next=/")
+    response = client.post(
+        "/inscription", data=registration_form(first_name=""), headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 422
+    assert "Enter your first name." in readable(response)

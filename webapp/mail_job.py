@@ -1,0 +1,85 @@
+"""The scheduled mail job: sends due messages every few seconds, queues reminders every minute."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+
+from .database import utcnow
+from .extensions import db
+from .mail_delivery import send_due_messages
+from .reminders import queue_due_reminders
+
+log = logging.getLogger(__name__)
+
+
+def run_once(app: Flask, stop: threading.Event | None = None) -> None:
+    """One pass of both jobs (also what `mail send-due` does)."""
+    queue_reminders(app)
+    send_due(app, stop)
+
+
+def send_due(app: Flask, stop: threading.Event | None = None) -> None:
+    with app.app_context():
+        try:
+            # Drains what is due now, batch after batch, unless asked to stop.
+            while not (stop and stop.is_set()):
+                report = send_due_messages(db.session, utcnow(), stop)
+                if report.sent or report.failed or report.retried:
+                    log.info(
+                        "mail: %d sent, %d to retry, %d failed",
+                        report.sent,
+                        report.retried,
+                        report.failed,
+                    )
+                if not (report.sent or report.failed):
+                    break
+        finally:
+            db.session.remove()
+
+
+def queue_reminders(app: Flask) -> None:
+    with app.app_context():
+        try:
+            queued = queue_due_reminders(db.session)
+            if queued:
+                log.info("mail: %d reminders queued", queued)
+        finally:
+            db.session.remove()
+
+
+def start_scheduler(app: Flask, stop: threading.Event) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    common = {"max_instances": 1, "coalesce": True, "next_run_time": utcnow()}
+    scheduler.add_job(
+        send_due,
+        "interval",
+        seconds=app.config["MAIL_SEND_INTERVAL_SECONDS"],
+        args=(app, stop),
+        id="send-due-messages",
+        **common,
+    )
+    scheduler.add_job(
+        queue_reminders, "interval", seconds=60, args=(app,), id="queue-due-reminders", **common
+    )
+    scheduler.start()
+    return scheduler
+
+
+def run_worker(app: Flask) -> None:
+    """Runs until SIGTERM or SIGINT, then finishes the message in hand and exits."""
+    stop = threading.Event()
+
+    def request_stop(signum, _frame):
+        log.info("mail worker: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    scheduler = start_scheduler(app, stop)
+    stop.wait()
+    scheduler.shutdown(wait=True)
