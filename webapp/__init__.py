@@ -20,6 +20,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     )
     app.config.from_object(config)
     app.config.from_mapping(overrides or {})
+    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
+    app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
     _ensure_secret_key(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault(

@@ -84,6 +84,15 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Eve
     """Creates or updates the event named by its slug. Registrations are never deleted, and a
     capacity below the seats already taken is refused. The caller commits."""
     info = _required(data, "event", "file")
+    if not isinstance(info, dict):
+        raise EventFileError("[event] must be a table")
+    for key in ("programme", "workshops"):
+        if not isinstance(data.get(key, []), list) or not all(
+            isinstance(item, dict) for item in data.get(key, [])
+        ):
+            raise EventFileError(f"[[{key}]] must be an array of tables")
+    if not isinstance(info.get("questions", []), list):
+        raise EventFileError("[event] questions must be a list of strings")
     slug = str(_required(info, "slug", "[event]"))
     zone_name = info.get("timezone", "Europe/Brussels")
     try:

@@ -1,0 +1,175 @@
+"""Mail throughput: the outbox worker against a plain smtplib loop, side by side in one run.
+
+    .venv/bin/python benchmarks/mail.py [--messages 2000] [--database-url URL]
+
+Both send the same stored messages to a local aiosmtpd server; the plain loop reads them in
+one query and sends them over one connection, with no bookkeeping. The worker also claims,
+leases and records every message. Target: the worker at 0.7 or more of the plain loop's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import smtplib
+import socket
+import statistics
+import sys
+import tempfile
+import time
+
+from aiosmtpd.controller import Controller
+from flask_migrate import upgrade
+from sqlalchemy import select, update
+
+from webapp import create_app
+from webapp.config import Config, database_url
+from webapp.database import utcnow
+from webapp.event_file import load_event
+from webapp.extensions import db
+from webapp.mail_delivery import build_message
+from webapp.mail_job import send_due
+from webapp.models import OutboxMessage, OutboxState, Registration, RegistrationStatus
+from webapp.outbox import queue_registration_message
+
+
+class Counter:
+    def __init__(self):
+        self.received = 0
+
+    async def handle_DATA(self, _server, _session, _envelope):
+        self.received += 1
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def benchmark_event(day):
+    return {
+        "event": {
+            "slug": "benchmark",
+            "title": "Journée de mesure",
+            "date": day.isoformat(),
+            "starts": "09:00",
+            "ends": "17:00",
+            "venue": "Salle des fêtes",
+            "address": "Place du Marché 1, 1000 Bruxelles",
+            "contact_email": "orga@bench.test",
+        },
+        "workshops": [{"number": 1, "title": "Atelier", "description": "…", "capacity": 10}],
+    }
+
+
+def queue_messages(number: int) -> None:
+    from datetime import timedelta
+
+    event = load_event(db.session, benchmark_event(utcnow().date() + timedelta(days=30)))
+    workshop = event.workshops[0]
+    for i in range(number):
+        registration = Registration(
+            event=event,
+            workshop=workshop,
+            first_name="Participant",
+            last_name=str(i),
+            email=f"p{i}@bench.test",
+            email_normalised=f"p{i}@bench.test",
+            status=RegistrationStatus.WAITLISTED,
+            lunch=True,
+            language="fr",
+            consent_at=utcnow(),
+            waitlisted_at=utcnow(),
+            manage_token=f"bench-{i}",
+        )
+        db.session.add(registration)
+        db.session.flush()
+        queue_registration_message(db.session, "waitlisted", registration, waitlist_position=i + 1)
+    db.session.commit()
+
+
+def plain_loop(port: int) -> int:
+    """Reads every message, builds it like the worker does, sends on one connection."""
+    messages = [build_message(m) for m in db.session.scalars(select(OutboxMessage))]
+    with smtplib.SMTP("127.0.0.1", port) as connection:
+        for message in messages:
+            connection.sendmail(message.sender, message.recipients, message.as_bytes())
+    return len(messages)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    arguments = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="atelier-bench-")
+    url = database_url(arguments.database_url or f"sqlite:///{workdir}/bench.sqlite")
+    counter = Counter()
+    port = free_port()
+    smtp = Controller(counter, hostname="127.0.0.1", port=port)
+    smtp.start()
+    app = create_app(
+        Config,
+        {
+            "SECRET_KEY": "benchmark",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "MAIL_BATCH_SIZE": 200,
+        },
+    )
+    try:
+        with app.app_context():
+            upgrade()
+            queue_messages(arguments.messages)
+            db.session.remove()
+
+        # Alternating rounds, so that a passing load on the machine hits both sides alike.
+        worker_times, plain_times = [], []
+        for _round in range(arguments.rounds):
+            requeue_all(app)
+            counter.received = 0
+            started = time.perf_counter()
+            send_due(app)
+            worker_times.append(time.perf_counter() - started)
+            if counter.received != arguments.messages:
+                sys.exit(f"the worker sent {counter.received} of {arguments.messages} messages")
+
+            requeue_all(app)
+            counter.received = 0
+            with app.app_context():
+                started = time.perf_counter()
+                plain_sent = plain_loop(port)
+                plain_times.append(time.perf_counter() - started)
+                db.session.remove()
+            assert counter.received == plain_sent == arguments.messages
+    finally:
+        smtp.stop()
+
+    worker_rate = arguments.messages / statistics.median(worker_times)
+    plain_rate = arguments.messages / statistics.median(plain_times)
+    backend = url.split(":", 1)[0]
+    print(f"database: {backend}, messages: {arguments.messages}, rounds: {arguments.rounds}")
+    print(f"worker:     {worker_rate:7.1f} messages/s (median of {format_times(worker_times)})")
+    print(f"plain loop: {plain_rate:7.1f} messages/s (median of {format_times(plain_times)})")
+    print(f"ratio worker/plain: {worker_rate / plain_rate:.2f} (target >= 0.70)")
+
+
+def format_times(times: list[float]) -> str:
+    return ", ".join(f"{seconds:.2f} s" for seconds in times)
+
+
+def requeue_all(app) -> None:
+    with app.app_context():
+        db.session.execute(
+            update(OutboxMessage).values(state=OutboxState.QUEUED, next_attempt_at=utcnow())
+        )
+        db.session.commit()
+        db.session.remove()
+
+
+if __name__ == "__main__":
+    main()

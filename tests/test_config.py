@@ -1,0 +1,46 @@
+"""Settings, migrations and the application factory."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from webapp import create_app
+from webapp.config import Config, TestingConfig, database_url
+from webapp.extensions import db
+
+
+def test_plain_postgresql_urls_use_the_installed_driver():
+    assert database_url("postgresql://me@db/atelier") == "postgresql+psycopg://me@db/atelier"
+    assert database_url("postgres://me@db/atelier") == "postgresql+psycopg://me@db/atelier"
+    assert database_url("sqlite:////tmp/a.sqlite") == "sqlite:////tmp/a.sqlite"
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    class Production(Config):
+        ENVIRONMENT = "production"
+        SECRET_KEY = None
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(Production)
+
+
+def test_session_cookie_is_secure_only_when_the_public_url_is_https():
+    https = create_app(TestingConfig, {"PUBLIC_URL": "https://atelier.example.org/"})
+    assert https.config["SESSION_COOKIE_SECURE"] is True
+    assert https.config["PUBLIC_URL"] == "https://atelier.example.org"
+    http = create_app(TestingConfig, {"PUBLIC_URL": "http://127.0.0.1:5000"})
+    assert http.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_migrations_match_the_models(app):
+    """A model change without its migration fails here, on SQLite and PostgreSQL."""
+    with app.app_context(), db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert differences == []
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    app = create_app(TestingConfig, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/a.sqlite"})
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000

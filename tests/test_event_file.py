@@ -1,0 +1,131 @@
+"""Loading an event from TOML: `flask --app wsgi event load PATH [--date]`."""
+
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+
+import tomli_w
+from conftest import count, event_data, readable, registration_form
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "events" / "journee-etude-mutualisation.toml"
+
+
+def write(tmp_path, data, name="event.toml") -> str:
+    path = tmp_path / name
+    path.write_bytes(tomli_w.dumps(data).encode())
+    return str(path)
+
+
+def load(runner, path, *options):
+    return runner.invoke(args=["event", "load", path, *options])
+
+
+def test_sample_event_loads_with_its_real_date_and_shows_registration_closed(app, runner, client):
+    result = load(runner, str(SAMPLE))
+    assert result.exit_code == 0, result.output
+    assert "6 workshops, 7 programme items" in result.output
+    assert count(app, "SELECT count(*) FROM workshop WHERE capacity = 25") == 6
+    page = readable(client.get("/"))
+    assert "mardi 23 avril 2024" in page
+    assert "Cette journée a eu lieu" in page
+    assert "Démo" not in page
+
+
+def test_date_option_moves_the_event_and_says_so_on_the_page(app, runner, client):
+    result = load(runner, str(SAMPLE), "--date", "+30d")
+    assert result.exit_code == 0, result.output
+    moved = date.today() + timedelta(days=30)
+    assert moved.isoformat() in result.output
+    page = readable(client.get("/"))
+    assert "Démo : cette journée a eu lieu le mardi 23 avril 2024" in page
+    assert 'name="first_name"' in page  # registration is open
+
+
+def test_loading_again_updates_texts_and_capacities_and_keeps_registrations(
+    app, runner, client, tmp_path
+):
+    data = event_data()
+    path = write(tmp_path, data)
+    assert load(runner, path).exit_code == 0
+    client.post("/inscription", data=registration_form())
+    data["event"]["title"] = "Colloque renommé"
+    data["workshops"][0]["capacity"] = 8
+    data["workshops"][0]["title"] = "Jardins partagés et compost"
+    result = load(runner, write(tmp_path, data))
+    assert result.exit_code == 0, result.output
+    assert count(app, "SELECT count(*) FROM event") == 1
+    assert count(app, "SELECT count(*) FROM registration") == 1
+    assert count(app, "SELECT capacity FROM workshop WHERE number = 1") == 8
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 1") == 1
+    page = readable(client.get("/"))
+    assert "Colloque renommé" in page and "Jardins partagés et compost" in page
+
+
+def test_capacity_below_seats_taken_is_refused_and_changes_nothing(app, runner, client, tmp_path):
+    data = event_data()
+    load(runner, write(tmp_path, data))
+    client.post("/inscription", data=registration_form(workshop="2", email="a@example.org"))
+    client.post("/inscription", data=registration_form(workshop="2", email="b@example.org"))
+    data["workshops"][1]["capacity"] = 1
+    data["event"]["title"] = "Ne doit pas changer"
+    result = load(runner, write(tmp_path, data))
+    assert result.exit_code != 0
+    assert "capacity 1 is below the 2 seats already taken" in result.output
+    assert count(app, "SELECT capacity FROM workshop WHERE number = 2") == 3
+    assert "Ne doit pas changer" not in readable(client.get("/"))
+
+
+def test_removing_a_workshop_with_registrations_is_refused(app, runner, client, tmp_path):
+    data = event_data()
+    load(runner, write(tmp_path, data))
+    client.post("/inscription", data=registration_form(workshop="3"))
+    data["workshops"] = data["workshops"][:2]
+    result = load(runner, write(tmp_path, data))
+    assert result.exit_code != 0
+    assert "workshop 3 is missing from the file" in result.output
+    assert count(app, "SELECT count(*) FROM workshop") == 3
+
+
+def test_registration_closes_by_default_at_the_start_of_the_event_day(app, runner, tmp_path):
+    load(runner, write(tmp_path, event_data()))
+    from webapp.extensions import db
+    from webapp.models import Event
+
+    with app.app_context():
+        event = db.session.query(Event).one()
+        closes = event.registration_closes.astimezone(event.zone)
+        assert closes.date() == event.date and (closes.hour, closes.minute) == (0, 0)
+
+
+def test_bad_files_get_clear_messages(app, runner, tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[event\nslug = ")
+    cases = [
+        (str(tmp_path / "absent.toml"), "no such file"),
+        (str(broken), "not valid TOML"),
+        (write(tmp_path, {"event": {"slug": "x"}}, "a.toml"), "missing key 'date'"),
+        (write(tmp_path, {"event": "x"}, "f.toml"), "[event] must be a table"),
+        (write(tmp_path, event_data(event__starts="9h"), "b.toml"), "expected a time HH:MM"),
+        (
+            write(tmp_path, event_data(event__timezone="Mars/Olympus"), "c.toml"),
+            "unknown time zone",
+        ),
+        (write(tmp_path, event_data(event__ends="08:00"), "d.toml"), "ends must come after starts"),
+    ]
+    duplicate = event_data()
+    duplicate["workshops"][1]["number"] = 1
+    cases.append((write(tmp_path, duplicate, "e.toml"), "workshop 1 appears twice"))
+    for path, message in cases:
+        result = load(runner, path)
+        assert result.exit_code != 0, path
+        assert message in result.output, (path, result.output)
+    assert load(runner, str(SAMPLE), "--date", "demain").exit_code != 0
+    assert count(app, "SELECT count(*) FROM event") == 0
+
+
+def test_sample_file_describes_six_workshops_of_25_places():
+    data = tomllib.loads(SAMPLE.read_text())
+    assert [w["number"] for w in data["workshops"]] == [1, 2, 3, 4, 5, 6]
+    assert data["event"]["capacity"] == 25
+    assert data["event"]["date"] == date(2024, 4, 23)
