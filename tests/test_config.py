@@ -44,3 +44,29 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     with app.app_context(), db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+def test_rate_limit_sees_the_client_behind_a_trusted_proxy(db_url, event):
+    from conftest import registration_form
+
+    app = create_app(
+        TestingConfig,
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url(db_url),
+            "PROXY_COUNT": 1,
+            "RATELIMIT_ENABLED": True,
+            "REGISTRATION_RATE_LIMIT": "1 per minute",
+        },
+    )
+    client = app.test_client()
+
+    def post(client_address, email):
+        return client.post(
+            "/inscription",
+            data=registration_form(email=email),
+            headers={"X-Forwarded-For": client_address},
+        ).status_code
+
+    assert post("203.0.113.1", "a@example.org") == 303
+    assert post("203.0.113.1", "b@example.org") == 429
+    assert post("203.0.113.2", "c@example.org") == 303

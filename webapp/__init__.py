@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ROOT, Config, development_secret_key
 from .database import sqlite_engine_options
@@ -23,6 +24,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
     _ensure_secret_key(app)
+    if app.config["PROXY_COUNT"]:
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault(
             "SQLALCHEMY_ENGINE_OPTIONS", sqlite_engine_options(app.config["SQLITE_BUSY_TIMEOUT"])
