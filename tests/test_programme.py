@@ -101,3 +101,14 @@ def test_form_fields_carry_the_documented_names(client, event):
     page = readable(client.get("/"))
     for name in registration_form():
         assert f'name="{name}"' in page, name
+
+
+def test_healthz_says_503_when_the_database_is_gone(tmp_path):
+    from webapp import create_app
+    from webapp.config import TestingConfig
+
+    missing = tmp_path / "no-such-dir" / "db.sqlite"
+    app = create_app(TestingConfig, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{missing}"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "database unavailable"}

@@ -126,6 +126,19 @@ class Workshop(db.Model):
         return self.capacity - self.seats_taken
 
 
+def stored_as_text(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    """An enum stored as its values in a short text column with a CHECK constraint, the same
+    on SQLite and PostgreSQL."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        create_constraint=True,
+        name=name,
+    )
+
+
 class RegistrationStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
@@ -155,14 +168,7 @@ class Registration(db.Model):
     email_normalised: Mapped[str] = mapped_column(String(320))
     organisation: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[RegistrationStatus] = mapped_column(
-        Enum(
-            RegistrationStatus,
-            native_enum=False,
-            length=16,
-            values_callable=lambda statuses: [s.value for s in statuses],
-            create_constraint=True,
-            name="registration_status",
-        )
+        stored_as_text(RegistrationStatus, "registration_status")
     )
     lunch: Mapped[bool] = mapped_column(Boolean)
     dietary: Mapped[str | None] = mapped_column(String(500))
@@ -211,15 +217,7 @@ class OutboxMessage(db.Model):
     calendar: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     state: Mapped[OutboxState] = mapped_column(
-        Enum(
-            OutboxState,
-            native_enum=False,
-            length=16,
-            values_callable=lambda states: [s.value for s in states],
-            create_constraint=True,
-            name="outbox_state",
-        ),
-        default=OutboxState.QUEUED,
+        stored_as_text(OutboxState, "outbox_state"), default=OutboxState.QUEUED
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import registration as registrations
 from ..errors import error_page
@@ -182,7 +183,11 @@ def choose_language(language: str):
 
 @public.get("/healthz")
 def health():
-    db.session.execute(text("SELECT 1"))
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        current_app.logger.exception("health check: the database does not answer")
+        return {"status": "database unavailable"}, 503
     return {"status": "ok"}
 
 
