@@ -9,7 +9,8 @@ from conftest import readable, registration_form
 from webapp.event_file import load_event
 from webapp.extensions import db
 
-SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seed"
+# The event's public page, as the organisers gave it to us.
+SEED = Path(__file__).resolve().parent / "data"
 SAMPLE = Path(__file__).resolve().parent.parent / "events" / "journee-etude-mutualisation.toml"
 
 

@@ -40,7 +40,7 @@ def test_htmx_registration_returns_the_confirmation_panel_and_refreshes_seats(cl
     assert "<html" not in body
     assert "Votre inscription est confirmée" in body
     assert "Un e-mail de confirmation part à awa.diallo@example.org" in body
-    assert response.headers["HX-Trigger"] == "seats-changed"
+    assert response.headers["HX-Trigger-After-Settle"] == "seats-changed"
     assert "HX-Request" in response.headers["Vary"]
 
 
@@ -79,7 +79,7 @@ def test_full_workshop_puts_the_participant_on_its_waiting_list(app, client, eve
     body = readable(response)
     assert "Vous êtes sur la liste d'attente" in body
     assert "en position 1" in body
-    assert "HX-Trigger" not in response.headers
+    assert "HX-Trigger-After-Settle" not in response.headers
     assert count(app, "SELECT count(*) FROM registration WHERE status = 'waitlisted'") == 1
     assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
     assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'waitlisted'") == 1
@@ -193,6 +193,15 @@ def test_availability_answers_304_to_its_current_etag_and_changes_after_a_regist
     assert after.status_code == 200
     assert after.headers["ETag"] != etag
     assert "Dernières places : 4 places restantes" in readable(after)
+
+
+def test_availability_refreshes_cards_and_form_choices_separately(client, event):
+    cards = readable(client.get("/places", headers=HTMX))
+    choices = readable(client.get("/places?part=choices", headers=HTMX))
+    assert 'id="seats-1" hx-swap-oob="true"' in cards and "choice-seats" not in cards
+    assert 'id="choice-seats-1" hx-swap-oob="true"' in choices and 'id="seats-1"' not in choices
+    page = readable(client.get("/"))
+    assert 'hx-get="/places?part=choices"' in page
 
 
 def _post(url: str, form: dict) -> int:

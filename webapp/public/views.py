@@ -47,12 +47,14 @@ def programme():
 
 @public.get("/places")
 def availability():
-    """The seat counts, polled by every open programme page."""
+    """The seat counts, polled by every open programme page: on the workshop cards, or with
+    `?part=choices` beside the form's choices."""
     body = render_block(
         "programme.html",
         "seat_updates",
         availability=registrations.workshop_availability(db.session, current_event()),
         last_seats_threshold=current_app.config["LAST_SEATS_THRESHOLD"],
+        part=request.args.get("part", "cards"),
     )
     etag = hashlib.sha256(body.encode()).hexdigest()[:32]
     response = current_app.make_response(body)
@@ -116,7 +118,8 @@ def register():
     body = render_block("confirmation.html", "panel", **_confirmation_context(event, result))
     response = current_app.make_response(body)
     if result.seats_changed:
-        response.headers["HX-Trigger"] = SEATS_CHANGED
+        # After the swap, so that the form's own seat poller is gone and only the cards refresh.
+        response.headers["HX-Trigger-After-Settle"] = SEATS_CHANGED
     response.vary.add("HX-Request")
     return response
 
