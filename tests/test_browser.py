@@ -72,7 +72,7 @@ def site(config_overrides, db_url, request):
 
 @pytest.fixture
 def no_poll(config_overrides):
-    """The page polls once an hour: only the registration's HX-Trigger-After-Settle can refresh the seats."""
+    """The page polls once an hour: only the registration's seats-changed event refreshes seats."""
     config_overrides["AVAILABILITY_POLL_SECONDS"] = 3600
 
 
