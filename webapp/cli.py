@@ -7,14 +7,17 @@ import threading
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
 from .events import find_current_event
 from .extensions import db
 from .mail_delivery import outbox_counts, recent_failures
+from .mail_job import run_once, run_worker, start_scheduler
+from .mail_sink import start_mail_sink
 from .reminders import send_reminder_mailing
 
 event_cli = AppGroup("event", help="Load and inspect events.")
@@ -50,21 +53,13 @@ mail_cli = AppGroup("mail", help="Deliver the outbox.")
 @mail_cli.command("worker")
 def mail_worker_command() -> None:
     """Send due messages every few seconds and queue reminders every minute, until stopped."""
-    from flask import current_app
-
-    from .mail_job import run_worker
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    _log_to_terminal()
     run_worker(current_app._get_current_object())
 
 
 @mail_cli.command("send-due")
 def mail_send_due_command() -> None:
     """One pass: queue due reminders, send every due message, exit (for cron)."""
-    from flask import current_app
-
-    from .mail_job import run_once
-
     run_once(current_app._get_current_object())
     _print_status()
 
@@ -73,6 +68,13 @@ def mail_send_due_command() -> None:
 def mail_status_command() -> None:
     """Messages per state, and the last errors."""
     _print_status()
+
+
+def _log_to_terminal() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # Every scheduled run would otherwise be logged; ours say when something was sent.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd, the local sink
 
 
 def _print_status() -> None:
@@ -114,22 +116,18 @@ def reminders_send_command(workshop_number: int | None, mailing_key: str | None)
 @click.option("--port", default=5000, show_default=True)
 def dev_command(port: int) -> None:
     """Serve the site with the mail job and a local SMTP sink (development only)."""
-    from flask import current_app
-
-    from .mail_job import start_scheduler
-    from .mail_sink import start_mail_sink
-
     app = current_app._get_current_object()
     sink_dir = app.config.get("MAIL_SINK_DIR")
     if not sink_dir:
         raise click.ClickException("set MAIL_SINK_DIR (make run does) to run the local SMTP sink")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    _log_to_terminal()
     sink = start_mail_sink(Path(sink_dir), app.config["MAIL_PORT"])
     stop = threading.Event()
     scheduler = start_scheduler(app, stop)
     click.echo(f"Atelier: http://127.0.0.1:{port}/  ·  received mails: /dev/mails")
     try:
-        app.run(host="127.0.0.1", port=port, use_reloader=False, threaded=True)
+        # Flask refuses app.run() inside its own CLI; Werkzeug's server is what it would use.
+        run_simple("127.0.0.1", port, app, threaded=True)
     finally:
         stop.set()
         scheduler.shutdown(wait=True)
