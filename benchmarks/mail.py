@@ -66,7 +66,7 @@ def benchmark_event(day):
 def queue_messages(number: int) -> None:
     from datetime import timedelta
 
-    event = load_event(db.session, benchmark_event(utcnow().date() + timedelta(days=30)))
+    event = load_event(db.session, benchmark_event(utcnow().date() + timedelta(days=30))).event
     workshop = event.workshops[0]
     for i in range(number):
         registration = Registration(

@@ -173,7 +173,7 @@ def event_data(**changes) -> dict:
 def event_factory(app):
     def make(**changes):
         with app.app_context():
-            event = load_event(db.session, event_data(**changes))
+            event = load_event(db.session, event_data(**changes)).event
             db.session.commit()
             return event.id
 

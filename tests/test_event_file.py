@@ -113,6 +113,13 @@ def test_bad_files_get_clear_messages(app, runner, tmp_path):
         ),
         (write(tmp_path, event_data(event__ends="08:00"), "d.toml"), "ends must come after starts"),
     ]
+    listed_speakers = event_data()
+    listed_speakers["programme"][0]["speakers"] = ["A", "B"]
+    cases.append((write(tmp_path, listed_speakers, "g.toml"), "speakers: expected a string"))
+    odd_kind = event_data()
+    odd_kind["programme"][0]["kind"] = "party"
+    cases.append((write(tmp_path, odd_kind, "h.toml"), "kind: one of"))
+    cases.append((write(tmp_path, event_data(event__lunch="yes"), "i.toml"), "lunch: expected"))
     duplicate = event_data()
     duplicate["workshops"][1]["number"] = 1
     cases.append((write(tmp_path, duplicate, "e.toml"), "workshop 1 appears twice"))
@@ -120,7 +127,9 @@ def test_bad_files_get_clear_messages(app, runner, tmp_path):
         result = load(runner, path)
         assert result.exit_code != 0, path
         assert message in result.output, (path, result.output)
-    assert load(runner, str(SAMPLE), "--date", "demain").exit_code != 0
+    for bad_date in ("demain", "+9999999d"):
+        result = load(runner, str(SAMPLE), "--date", bad_date)
+        assert result.exit_code != 0 and "--date" in result.output, result.output
     assert count(app, "SELECT count(*) FROM event") == 0
 
 
@@ -129,3 +138,28 @@ def test_sample_file_describes_six_workshops_of_25_places():
     assert [w["number"] for w in data["workshops"]] == [1, 2, 3, 4, 5, 6]
     assert data["event"]["capacity"] == 25
     assert data["event"]["date"] == date(2024, 4, 23)
+
+
+def test_a_larger_capacity_gives_the_new_seats_to_the_waiting_list_in_order(
+    app, runner, client, tmp_path
+):
+    data = event_data()
+    load(runner, write(tmp_path, data))
+    for email in ("seated@example.org", "first@example.org", "second@example.org"):
+        client.post("/inscription", data=registration_form(workshop="3", email=email))
+    data["workshops"][2]["capacity"] = 2
+    result = load(runner, write(tmp_path, data))
+    assert result.exit_code == 0, result.output
+    assert "1 waiting participants got a seat" in result.output
+    confirmed = "SELECT count(*) FROM registration WHERE status = 'confirmed' AND email = :email"
+    assert count(app, confirmed, email="first@example.org") == 1
+    assert count(app, confirmed, email="second@example.org") == 0
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 2
+    assert (
+        count(
+            app,
+            "SELECT count(*) FROM outbox_message WHERE kind = 'promoted' "
+            "AND recipient = 'first@example.org' AND calendar IS NOT NULL",
+        )
+        == 1
+    )

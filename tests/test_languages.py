@@ -69,9 +69,20 @@ def test_language_switch_is_remembered_and_dates_follow(client, event):
 
 
 def test_language_switch_refuses_to_redirect_elsewhere(client, event):
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/\r\nSet-Cookie: x=y",
+        "/nowhere",
+    ):
         response = client.get("/langue/en", query_string={"next": target})
-        assert response.headers["Location"] in ("/", "http://localhost/")
+        assert response.status_code == 303
+        assert response.headers["Location"] in ("/", "http://localhost/"), target
+    kept = client.get("/langue/en", query_string={"next": "/confidentialite?x=1"})
+    assert kept.headers["Location"] == "/confidentialite?x=1"
 
 
 def test_registration_stores_the_language_of_the_page(app, client, event):

@@ -262,18 +262,72 @@ def test_worker_killed_mid_batch_delivers_everything_after_the_lease(
     assert count(app, "SELECT count(*) FROM outbox_message WHERE state = 'sent'") == 60
 
 
-def test_worker_stops_cleanly_on_sigterm(smtp, app, event, db_url):
-    _queue_many(app, 5, event)
+def slow_down(smtp, seconds: float):
+    """Makes the SMTP server take `seconds` to accept each message."""
+    accept = smtp.handler.handle_DATA
+
+    async def slowly(server, session, envelope):
+        import asyncio
+
+        await asyncio.sleep(seconds)
+        return await accept(server, session, envelope)
+
+    smtp.handler.handle_DATA = slowly
+
+
+def test_sigterm_finishes_the_message_in_hand_and_gives_back_the_rest(smtp, app, event, db_url):
+    _queue_many(app, 30, event)
+    slow_down(smtp, 0.2)
     env = {**os.environ, "DATABASE_URL": db_url, "MAIL_PORT": str(smtp.port), "SECRET_KEY": "x"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "mail", "worker"], cwd=ROOT, env=env
     )
-    deadline = time.monotonic() + 30
-    while len(smtp.messages) < 5 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    deadline = time.monotonic() + 60
+    while len(smtp.messages) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=20) == 0
-    assert len(smtp.messages) == 5
+    assert worker.wait(timeout=30) == 0
+    delivered = len(smtp.messages)
+    assert 3 <= delivered < 30
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE state = 'sent'") == delivered
+    assert (
+        count(app, "SELECT count(*) FROM outbox_message WHERE state = 'queued'") == 30 - delivered
+    )
+    run_once(app)
+    assert sorted(m["To"] for m in smtp.messages) == sorted(
+        f"bulk{i}@example.org" for i in range(30)
+    )
+
+
+def test_a_slow_relay_does_not_let_a_second_worker_resend_a_batch(smtp, app, event):
+    """The lease is shorter than the batch takes: the first worker renews it as it goes."""
+    app.config.update(MAIL_LEASE_SECONDS=1, MAIL_BATCH_SIZE=10)
+    _queue_many(app, 10, event)
+    slow_down(smtp, 0.3)
+    first = threading.Thread(target=send_due, args=(app,))
+    first.start()
+    time.sleep(1.5)  # past the first lease: only a renewal keeps the batch
+    send_due(app)
+    first.join(timeout=60)
+    recipients = [m["To"] for m in smtp.messages]
+    assert sorted(recipients) == sorted(f"bulk{i}@example.org" for i in range(10))
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE state = 'sent'") == 10
+
+
+def test_an_unsendable_message_fails_alone_and_does_not_block_the_queue(
+    smtp, app, client, runner, event
+):
+    register(client, email="first@example.org")
+    register(client, email="second@example.org", workshop="2")
+    with app.app_context():
+        # An address smtplib cannot encode, as older data or another client might hold.
+        db.session.execute(
+            db.text("UPDATE outbox_message SET recipient = 'jöhn@example.org' WHERE id = 1")
+        )
+        db.session.commit()
+    output = send_due_now(runner)
+    assert [m["To"] for m in smtp.messages] == ["second@example.org"]
+    assert "failed: 1" in output and "not sendable" in output
 
 
 def _reminder_time(app, event_id):

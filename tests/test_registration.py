@@ -1,5 +1,7 @@
 """Registering: seats, waiting list, duplicates, bad input, htmx and plain forms."""
 
+import html
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -116,6 +118,10 @@ def test_honeypot_rejects_bots(app, client, event):
         ("first_name", "A" * 101, "100 caractères au maximum."),
         ("last_name", "Diallo\nBcc: x@example.org", "caractères non autorisés"),
         ("organisation", "ASBL\x00", "caractères non autorisés"),
+        ("first_name", "Awa\u202eilaiD", "caractères non autorisés"),
+        ("organisation", "ASBL\u2028Bcc", "caractères non autorisés"),
+        ("dietary", "sans\x85gluten", "caractères non autorisés"),
+        ("email", "jöhn@example.org", "n'est pas valide"),
         ("email", "a@b", "n'est pas valide"),
         ("email", "x" * 250 + "@example.org", "254 caractères au maximum."),
         ("dietary", "x" * 501, "500 caractères au maximum."),
@@ -204,13 +210,15 @@ def test_availability_refreshes_cards_and_form_choices_separately(client, event)
     assert 'hx-get="/places?part=choices"' in page
 
 
-def _post(url: str, form: dict) -> int:
-    data = urllib.parse.urlencode(form).encode()
+def _post_htmx(url: str, form: dict) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(form).encode(), headers={"HX-Request": "true"}
+    )
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as reply:
-            return reply.status
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, html.unescape(reply.read().decode())
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, error.read().decode()
 
 
 def test_fifty_concurrent_registrations_never_overbook(app, live_server, event_factory):
@@ -221,18 +229,36 @@ def test_fifty_concurrent_registrations_never_overbook(app, live_server, event_f
     )
     start = threading.Barrier(50)
 
-    def register(i: int) -> int:
+    def register(i: int) -> tuple[int, str]:
         start.wait()
-        return _post(
+        return _post_htmx(
             f"{live_server.url}/inscription",
             registration_form(email=f"person{i}@example.org", workshop="1"),
         )
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        statuses = list(pool.map(register, range(50)))
-    # urllib follows the 303 to the confirmation page.
-    assert statuses == [200] * 50
+        answers = list(pool.map(register, range(50)))
+    assert [status for status, _ in answers] == [200] * 50
+    bodies = [body for _, body in answers]
+    assert sum("Votre inscription est confirmée" in body for body in bodies) == 5
+    waiting = [body for body in bodies if "Vous êtes sur la liste d'attente" in body]
+    assert len(waiting) == 45
+    positions = sorted(int(re.search(r"en position (\d+)", body).group(1)) for body in waiting)
+    assert positions == list(range(1, 46))  # each told a distinct place in the queue
     assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 5
     assert count(app, "SELECT count(*) FROM registration WHERE status = 'waitlisted'") == 45
     assert count(app, "SELECT seats_taken FROM workshop") == 5
     assert count(app, "SELECT count(*) FROM outbox_message") == 50
+
+
+def test_confirmation_page_without_its_registration_stays_neutral(app, client, event):
+    client.post("/inscription", data=registration_form())
+    with app.app_context():
+        from webapp.extensions import db
+
+        db.session.execute(db.text("DELETE FROM outbox_message"))
+        db.session.execute(db.text("DELETE FROM registration"))
+        db.session.commit()
+    response = client.get("/inscription/confirmation")
+    assert response.status_code == 200
+    assert "Vérifiez votre boîte mail" in readable(response)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.exc import IntegrityError
 from werkzeug.serving import run_simple
 
 from .database import utcnow
@@ -36,15 +37,23 @@ def load_event_command(path: Path, move_to: str | None) -> None:
     try:
         data = read_event_file(path)
         day = resolve_date(move_to, utcnow().date()) if move_to else None
-        event = load_event(db.session, data, move_to=day)
+        event, promoted = load_event(db.session, data, move_to=day)
         db.session.commit()
     except EventFileError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from error
+    except IntegrityError as error:
+        # A registration took a seat between our check and the new capacity.
+        db.session.rollback()
+        raise click.ClickException(
+            f"the database refused the change, nothing was changed ({error.orig}); try again"
+        ) from error
     click.echo(
         f"Loaded {event.slug}: {event.title}, {event.date.isoformat()}, "
         f"{len(event.workshops)} workshops, {len(event.programme)} programme items."
     )
+    if promoted:
+        click.echo(f"{promoted} waiting participants got a seat; the mail job tells them.")
 
 
 mail_cli = AppGroup("mail", help="Deliver the outbox.")

@@ -6,12 +6,14 @@ import re
 import tomllib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import Event, ProgrammeItem, Registration, Workshop
+from .registration import promote_from_waiting_list
 
 
 class EventFileError(Exception):
@@ -25,7 +27,10 @@ def resolve_date(value: str, today: date) -> date:
     """`+30d` (30 days from today) or an ISO date."""
     shift = DATE_SHIFT.match(value.strip())
     if shift:
-        return today + timedelta(days=int(shift.group(1)))
+        try:
+            return today + timedelta(days=int(shift.group(1)))
+        except OverflowError as error:
+            raise EventFileError(f"--date: {value} is too far ahead") from error
     try:
         return date.fromisoformat(value.strip())
     except ValueError as error:
@@ -46,6 +51,21 @@ def _required(table: dict, key: str, where: str):
     if key not in table or table[key] in ("", None):
         raise EventFileError(f"{where}: missing key {key!r}")
     return table[key]
+
+
+def _text(table: dict, key: str, where: str, max_length: int | None = None, required=False):
+    """A string value (or None when absent and not required), within its column's length."""
+    value = _required(table, key, where) if required else table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EventFileError(f"{where} {key}: expected a string, got {value!r}")
+    if max_length and len(value) > max_length:
+        raise EventFileError(f"{where} {key}: {max_length} characters at most")
+    return value
+
+
+PROGRAMME_KINDS = {"plenary", "workshops", "break", "round-table", "closing", "social"}
 
 
 def _clock(value, where: str) -> time:
@@ -80,7 +100,13 @@ def _moment(value, zone: ZoneInfo, where: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def load_event(session: Session, data: dict, move_to: date | None = None) -> Event:
+class LoadedEvent(NamedTuple):
+    event: Event
+    # Waiting participants who got a seat that a larger capacity opened.
+    promoted: int
+
+
+def load_event(session: Session, data: dict, move_to: date | None = None) -> LoadedEvent:
     """Creates or updates the event named by its slug. Registrations are never deleted, and a
     capacity below the seats already taken is refused. The caller commits."""
     info = _required(data, "event", "file")
@@ -91,10 +117,11 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Eve
             isinstance(item, dict) for item in data.get(key, [])
         ):
             raise EventFileError(f"[[{key}]] must be an array of tables")
-    if not isinstance(info.get("questions", []), list):
+    questions = info.get("questions", [])
+    if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
         raise EventFileError("[event] questions must be a list of strings")
-    slug = str(_required(info, "slug", "[event]"))
-    zone_name = info.get("timezone", "Europe/Brussels")
+    slug = _text(info, "slug", "[event]", 80, required=True)
+    zone_name = _text(info, "timezone", "[event]", 64) or "Europe/Brussels"
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError) as error:
@@ -105,11 +132,12 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Eve
     shift = day - real_date
 
     event = session.scalar(select(Event).where(Event.slug == slug)) or Event(slug=slug)
-    event.title = str(_required(info, "title", "[event]"))
-    for key in ("kicker", "organiser", "context", "tagline", "intro", "questions_outro"):
-        setattr(event, key, info.get(key))
-    event.registration_note = info.get("registration_note")
-    event.questions = list(info.get("questions", []))
+    event.title = _text(info, "title", "[event]", 300, required=True)
+    event.kicker = _text(info, "kicker", "[event]", 200)
+    event.organiser = _text(info, "organiser", "[event]", 300)
+    for key in ("context", "tagline", "intro", "questions_outro", "registration_note"):
+        setattr(event, key, _text(info, key, "[event]"))
+    event.questions = questions
     event.date = day
     event.original_date = real_date if shift else None
     event.starts = _clock(_required(info, "starts", "[event]"), "[event] starts")
@@ -117,10 +145,12 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Eve
     if event.ends <= event.starts:
         raise EventFileError("[event]: ends must come after starts")
     event.timezone = zone_name
-    event.venue = str(_required(info, "venue", "[event]"))
-    event.address = str(_required(info, "address", "[event]"))
-    event.contact_email = str(_required(info, "contact_email", "[event]"))
-    event.lunch_offered = bool(info.get("lunch", True))
+    event.venue = _text(info, "venue", "[event]", 300, required=True)
+    event.address = _text(info, "address", "[event]", 500, required=True)
+    event.contact_email = _text(info, "contact_email", "[event]", 320, required=True)
+    if not isinstance(info.get("lunch", True), bool):
+        raise EventFileError("[event] lunch: expected true or false")
+    event.lunch_offered = info.get("lunch", True)
     event.published_on = (
         _day(info["published"], "[event] published") if "published" in info else None
     )
@@ -142,33 +172,38 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Eve
     session.flush()
 
     _load_programme(event, data.get("programme", []))
-    _load_workshops(session, event, data.get("workshops", []), info.get("capacity"))
-    return event
+    promoted = _load_workshops(session, event, data.get("workshops", []), info.get("capacity"))
+    return LoadedEvent(event, promoted)
 
 
 def _load_programme(event: Event, items: list[dict]) -> None:
     event.programme.clear()
     for position, item in enumerate(items, start=1):
         where = f"[[programme]] #{position}"
+        kind = _text(item, "kind", where) or "plenary"
+        if kind not in PROGRAMME_KINDS:
+            raise EventFileError(f"{where} kind: one of {', '.join(sorted(PROGRAMME_KINDS))}")
         event.programme.append(
             ProgrammeItem(
                 position=position,
                 starts=_clock(_required(item, "starts", where), f"{where} starts"),
                 ends=_clock(item["ends"], f"{where} ends") if "ends" in item else None,
-                title=str(_required(item, "title", where)),
-                speakers=item.get("speakers"),
-                kind=item.get("kind", "plenary"),
-                heading=item.get("heading"),
-                description=item.get("description"),
+                title=_text(item, "title", where, 300, required=True),
+                speakers=_text(item, "speakers", where, 500),
+                kind=kind,
+                heading=_text(item, "heading", where, 300),
+                description=_text(item, "description", where),
             )
         )
 
 
 def _load_workshops(
     session: Session, event: Event, items: list[dict], default_capacity: int | None
-) -> None:
+) -> int:
+    """Returns how many waiting participants got a seat that a larger capacity opened."""
     existing = {w.number: w for w in event.workshops}
     numbers = set()
+    promoted = 0
     for index, item in enumerate(items, start=1):
         where = f"[[workshops]] #{index}"
         number = _required(item, "number", where)
@@ -186,11 +221,13 @@ def _load_workshops(
                 f"workshop {number}: capacity {capacity} is below the "
                 f"{workshop.seats_taken} seats already taken; nothing was changed"
             )
-        workshop.title = str(_required(item, "title", where))
-        workshop.description = str(_required(item, "description", where)).strip()
-        workshop.room = item.get("room")
+        workshop.title = _text(item, "title", where, 300, required=True)
+        workshop.description = _text(item, "description", where, required=True).strip()
+        workshop.room = _text(item, "room", where, 200)
         workshop.capacity = capacity
         session.add(workshop)
+        session.flush()
+        promoted += promote_from_waiting_list(session, workshop)
     for number, workshop in existing.items():
         if number in numbers:
             continue
@@ -203,3 +240,4 @@ def _load_workshops(
                 "registrations; nothing was changed"
             )
         session.delete(workshop)
+    return promoted

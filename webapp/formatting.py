@@ -19,6 +19,10 @@ def clock(at: time | datetime) -> str:
 
 
 def long_date(day: date | datetime) -> str:
+    """A datetime is shown on its own calendar day: pass it in the event's time zone
+    (Flask-Babel would otherwise move it to UTC, and midnight in Brussels to the day before)."""
+    if isinstance(day, datetime):
+        day = day.date()
     return format_date(day, "full")
 
 

@@ -9,10 +9,13 @@ from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-# Names and single-line fields: no control character at all (newlines would let someone forge
-# e-mail headers or CSV rows). Free text may hold line breaks and tabs, nothing else.
-SINGLE_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
-MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Names and single-line fields: no control character at all (line breaks would let someone forge
+# e-mail headers or CSV rows), no Unicode line or paragraph separator, no bidirectional override
+# (which can make a name display as something else). Free text may also hold line breaks and tabs.
+# Joiners stay allowed: some scripts need them in names.
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+SINGLE_LINE_FORBIDDEN = re.compile(f"[{_CONTROLS}\\t\\n\\r]")
+MULTI_LINE_FORBIDDEN = re.compile(f"[{_CONTROLS}]")
 
 
 def without_control_characters(pattern: re.Pattern):
@@ -24,10 +27,13 @@ def without_control_characters(pattern: re.Pattern):
 
 
 def deliverable_syntax(_form, field):
+    """Checks the syntax only (no DNS look-up). The local part must be ASCII: most relays
+    cannot deliver to others (no SMTPUTF8); the domain is kept in its ASCII form."""
     try:
-        validate_email(field.data or "", check_deliverability=False)
+        checked = validate_email(field.data or "", check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise ValidationError(_l("Cette adresse e-mail n'est pas valide.")) from error
+    field.data = checked.ascii_email
 
 
 def _strip(value):

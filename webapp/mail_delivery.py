@@ -3,8 +3,10 @@ and records each outcome. No registration ever waits on SMTP, and no message is 
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from .database import utcnow
 from .models import OutboxMessage, OutboxState
+
+log = logging.getLogger(__name__)
 
 # How many sent messages are recorded at once. A crash between two records resends at most
 # these, with the same Message-ID.
@@ -61,10 +65,29 @@ class ClaimedMessage:
     mail: Message
 
 
-def claim_due_messages(session: Session, now: datetime, limit: int) -> list[ClaimedMessage]:
+class LeaseLostError(Exception):
+    """Another worker took over this batch (our lease ran out): stop sending it."""
+
+
+@dataclass
+class Batch:
+    """Messages leased to this pass; every change to them checks that we still hold them."""
+
+    token: str
+    lease_until: datetime
+    pending: list[ClaimedMessage]
+    sent_ids: list[int] = field(default_factory=list)
+
+    def held(self, query):
+        return query.where(
+            OutboxMessage.lease_token == self.token, OutboxMessage.state == OutboxState.SENDING
+        )
+
+
+def claim_due_messages(session: Session, now: datetime, limit: int) -> Batch:
     """Leases up to `limit` due messages to this worker. On PostgreSQL concurrent workers skip
     each other's rows (FOR UPDATE SKIP LOCKED); SQLite serialises the claim (BEGIN IMMEDIATE)."""
-    lease_until = now + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
+    batch = Batch(token=uuid.uuid4().hex, lease_until=now + _lease_length(), pending=[])
     query = (
         select(OutboxMessage)
         .where(due_condition(now))
@@ -72,11 +95,11 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> list[Clai
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    claimed = []
     for message in session.scalars(query):
         message.state = OutboxState.SENDING
-        message.lease_until = lease_until
-        claimed.append(
+        message.lease_until = batch.lease_until
+        message.lease_token = batch.token
+        batch.pending.append(
             ClaimedMessage(
                 message.id,
                 message.recipient,
@@ -86,7 +109,29 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> list[Clai
             )
         )
     session.commit()
-    return claimed
+    return batch
+
+
+def _lease_length() -> timedelta:
+    return timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
+
+
+def _keep_lease(session: Session, batch: Batch) -> None:
+    """Renews the lease once half of it has gone, so that a slow relay does not let another
+    worker take (and send again) a batch that is still being sent."""
+    now = utcnow()
+    if batch.lease_until - now > _lease_length() / 2:
+        return
+    until = now + _lease_length()
+    renewed = session.execute(
+        batch.held(update(OutboxMessage))
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if renewed.rowcount != len(batch.pending) + len(batch.sent_ids):
+        raise LeaseLostError
+    batch.lease_until = until
 
 
 def build_message(message: OutboxMessage) -> Message:
@@ -132,119 +177,152 @@ def send_due_messages(
     session: Session, now: datetime | None = None, stop: threading.Event | None = None
 ) -> DeliveryReport:
     """One pass: claims a batch of due messages and sends them on one connection. A stop
-    request is honoured between two messages; what was not tried goes back to the queue."""
+    request is honoured between two messages; what was not tried goes back to the queue.
+    No database transaction stays open while we talk to the SMTP server."""
     now = now or utcnow()
     report = DeliveryReport()
-    pending = claim_due_messages(session, now, current_app.config["MAIL_BATCH_SIZE"])
-    if not pending:
+    batch = claim_due_messages(session, now, current_app.config["MAIL_BATCH_SIZE"])
+    if not batch.pending:
         return report
-    sent_ids: list[int] = []
     connection = TimedConnection(current_app.extensions["mail"])
     try:
         connection.host = connection.configure_host()
-        while pending and not (stop and stop.is_set()):
-            message = pending[0]
+        while batch.pending and not (stop and stop.is_set()):
+            _keep_lease(session, batch)
+            message = batch.pending.pop(0)
             try:
                 connection.send(message.mail)
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, BadHeaderError) as error:
-                pending.pop(0)
-                _record_refusal(session, message, error, now, report)
+            except MESSAGE_REFUSED as error:
+                _record_refusal(session, batch, message, error, now, report)
                 continue
-            pending.pop(0)
-            sent_ids.append(message.id)
-            if len(sent_ids) >= RECORD_SENT_EVERY:
-                _record_sent(session, sent_ids, report)
+            except (OSError, smtplib.SMTPException):
+                batch.pending.insert(0, message)
+                raise
+            except Exception as error:
+                # This message cannot be sent as it is (e.g. an address smtplib cannot encode):
+                # fail it, with the reason, rather than let it block the queue.
+                _record_unsendable(session, batch, message, error, report)
+                connection.host.rset()  # the server may be mid-transaction; failing here retries
+                continue
+            batch.sent_ids.append(message.id)
+            if len(batch.sent_ids) >= RECORD_SENT_EVERY and not _record_sent(
+                session, batch, report
+            ):
+                raise LeaseLostError
     except (OSError, smtplib.SMTPException) as error:
         # Refused, timed out, or dropped (the message in hand may have gone through: it is
         # retried with the same Message-ID), or the sender was refused: retry them all later.
-        for message in pending:
-            _schedule_retry(session, message, error, now, report)
-        pending = []
+        while batch.pending:
+            _schedule_retry(session, batch, batch.pending.pop(0), error, now, report)
+    except LeaseLostError:
+        report.errors.append("lease lost: another worker took over this batch")
+        batch.pending.clear()
     finally:
-        _record_sent(session, sent_ids, report)
-        _release(session, pending)
+        _record_sent(session, batch, report)
+        _release(session, batch)
         _close(connection)
-        session.commit()
     return report
 
 
-def _update(session: Session, message_id: int, **values) -> None:
+MESSAGE_REFUSED = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPNotSupportedError,
+    BadHeaderError,
+)
+
+
+def _update(session: Session, batch: Batch, message_id: int, **values) -> None:
     session.execute(
-        update(OutboxMessage)
+        batch.held(update(OutboxMessage))
         .where(OutboxMessage.id == message_id)
-        .values(**values)
+        .values(lease_until=None, lease_token=None, **values)
         .execution_options(synchronize_session=False)
     )
+    session.commit()
 
 
-def _record_sent(session: Session, sent_ids: list[int], report: DeliveryReport) -> None:
-    if not sent_ids:
-        return
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(sent_ids))
+def _record_sent(session: Session, batch: Batch, report: DeliveryReport) -> bool:
+    """Marks what went out as sent; False if another worker took some of them over."""
+    if not batch.sent_ids:
+        return True
+    recorded = session.execute(
+        batch.held(update(OutboxMessage))
+        .where(OutboxMessage.id.in_(batch.sent_ids))
         .values(
             state=OutboxState.SENT,
             sent_at=utcnow(),
             lease_until=None,
+            lease_token=None,
             last_error=None,
             attempts=OutboxMessage.attempts + 1,
         )
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    report.sent += len(sent_ids)
-    sent_ids.clear()
+    report.sent += recorded.rowcount
+    held = recorded.rowcount == len(batch.sent_ids)
+    batch.sent_ids.clear()
+    return held
 
 
-def _record_refusal(session, message: ClaimedMessage, error, now, report) -> None:
+def _fail(session, batch, message: ClaimedMessage, reply: str, report) -> None:
+    _update(
+        session,
+        batch,
+        message.id,
+        state=OutboxState.FAILED,
+        attempts=message.attempts + 1,
+        last_error=reply,
+    )
+    report.failed += 1
+    report.errors.append(f"{message.recipient}: {reply}")
+
+
+def _record_refusal(session, batch, message: ClaimedMessage, error, now, report) -> None:
     code, reply = _reply_of(error)
     if code is not None and code >= 500:
-        _update(
-            session,
-            message.id,
-            state=OutboxState.FAILED,
-            attempts=message.attempts + 1,
-            last_error=reply,
-            lease_until=None,
-        )
-        report.failed += 1
-        report.errors.append(f"{message.recipient}: {reply}")
+        _fail(session, batch, message, reply, report)
     else:
-        _schedule_retry(session, message, error, now, report)
+        _schedule_retry(session, batch, message, error, now, report)
 
 
-def _schedule_retry(session, message: ClaimedMessage, error, now, report) -> None:
+def _record_unsendable(session, batch, message: ClaimedMessage, error, report) -> None:
+    log.exception("message %s cannot be sent", message.id)
+    _fail(session, batch, message, f"not sendable: {type(error).__name__}: {error}", report)
+
+
+def _schedule_retry(session, batch, message: ClaimedMessage, error, now, report) -> None:
     _code, reply = _reply_of(error)
     attempts = message.attempts + 1
     give_up_after = timedelta(seconds=current_app.config["MAIL_GIVE_UP_AFTER_SECONDS"])
     if now - message.created_at >= give_up_after:
-        _update(
-            session,
-            message.id,
-            state=OutboxState.FAILED,
-            attempts=attempts,
-            last_error=f"{reply} (gave up)",
-            lease_until=None,
-        )
-        report.failed += 1
-        report.errors.append(f"{message.recipient}: {reply} (gave up)")
+        _fail(session, batch, message, f"{reply} (gave up)", report)
         return
     _update(
         session,
+        batch,
         message.id,
         state=OutboxState.QUEUED,
         attempts=attempts,
         last_error=reply,
-        lease_until=None,
         next_attempt_at=now + retry_delay(attempts),
     )
     report.retried += 1
 
 
-def _release(session: Session, messages: list[ClaimedMessage]) -> None:
-    for message in messages:
-        _update(session, message.id, state=OutboxState.QUEUED, lease_until=None)
+def _release(session: Session, batch: Batch) -> None:
+    """Gives back what a stopping worker did not try, for the next pass."""
+    if not batch.pending:
+        return
+    session.execute(
+        batch.held(update(OutboxMessage))
+        .where(OutboxMessage.id.in_([message.id for message in batch.pending]))
+        .values(state=OutboxState.QUEUED, lease_until=None, lease_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    batch.pending.clear()
 
 
 def _close(connection: TimedConnection) -> None:

@@ -17,6 +17,7 @@ from .models import Registration, RegistrationStatus
 SUBJECTS = {
     "confirmation": lambda event: gettext("Inscription confirmée : %(title)s", title=event.title),
     "waitlisted": lambda event: gettext("Liste d'attente : %(title)s", title=event.title),
+    "promoted": lambda event: gettext("Une place pour vous : %(title)s", title=event.title),
     "management-link": lambda event: gettext("Votre inscription : %(title)s", title=event.title),
     "reminder": lambda event: gettext("Rappel : %(title)s", title=event.title),
 }

@@ -149,6 +149,30 @@ def waitlist_position(session: Session, registration: Registration) -> int | Non
     )
 
 
+def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
+    """Gives the workshop's free seats to the people waiting, in the order they joined, each
+    with an e-mail. Returns how many were promoted. The caller commits."""
+    promoted = 0
+    while True:
+        first = session.scalar(
+            select(Registration)
+            .where(
+                Registration.workshop_id == workshop.id,
+                Registration.status == RegistrationStatus.WAITLISTED,
+            )
+            .order_by(Registration.waitlisted_at, Registration.id)
+            .limit(1)
+            .with_for_update()
+        )
+        if first is None or not take_seat(session, workshop.id):
+            return promoted
+        first.status = RegistrationStatus.CONFIRMED
+        first.waitlisted_at = None
+        session.flush()
+        outbox.queue_registration_message(session, "promoted", first)
+        promoted += 1
+
+
 def find_live_registration(session: Session, event: Event, email: str) -> Registration | None:
     return session.scalar(
         select(Registration).where(
@@ -184,6 +208,10 @@ def register(
         return _send_management_link(session, existing, applicant.email, now)
 
     seated = take_seat(session, workshop.id)
+    if not seated:
+        # Joining the waiting list one at a time per workshop (the row lock; SQLite's BEGIN
+        # IMMEDIATE already serialises) gives everyone a distinct, lasting position.
+        session.execute(select(Workshop.id).where(Workshop.id == workshop.id).with_for_update())
     registration = Registration(
         event=event,
         workshop=workshop,
@@ -198,7 +226,7 @@ def register(
         language=applicant.language,
         consent_at=now,
         created_at=now,
-        waitlisted_at=None if seated else now,
+        waitlisted_at=None if seated else utcnow(),
         manage_token=secrets.token_urlsafe(32),
     )
     session.add(registration)

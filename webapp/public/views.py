@@ -1,4 +1,5 @@
 import hashlib
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     current_app,
@@ -13,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
 from .. import registration as registrations
 from ..errors import error_page
@@ -139,8 +141,12 @@ def confirmation():
         if last.get("registration_id")
         else None
     )
+    outcome = registrations.Outcome(last["outcome"])
+    if registration is None:
+        # Gone since (deleted by the organisers): say only that the e-mail tells the rest.
+        outcome = registrations.Outcome.ALREADY_REGISTERED
     result = registrations.RegistrationResult(
-        outcome=registrations.Outcome(last["outcome"]),
+        outcome=outcome,
         email=last["email"],
         registration=registration,
         waitlist_position=(
@@ -178,10 +184,23 @@ def privacy():
 def choose_language(language: str):
     if language in current_app.config["LANGUAGES"]:
         session["language"] = language
-    target = request.args.get("next", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("public.programme")
-    return redirect(target, code=303)
+    return redirect(local_target(request.args.get("next", "")), code=303)
+
+
+def local_target(target: str) -> str:
+    """`target` if it is a page of this site, else the programme: the switch must never send
+    anyone elsewhere (browsers drop tabs and newlines, so `/\t/evil.example` means `//evil…`)."""
+    fallback = url_for("public.programme")
+    if not target.isprintable() or "\\" in target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or target.startswith("//"):
+        return fallback
+    try:
+        current_app.url_map.bind("localhost").match(parts.path, method="GET")
+    except HTTPException:
+        return fallback
+    return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 @public.get("/healthz")
