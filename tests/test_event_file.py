@@ -163,3 +163,12 @@ def test_a_larger_capacity_gives_the_new_seats_to_the_waiting_list_in_order(
         )
         == 1
     )
+
+
+def test_readme_example_event_file_loads(app, runner, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0].replace("…", "texte")
+    path = tmp_path / "example.toml"
+    path.write_text(example)
+    result = load(runner, str(path))
+    assert result.exit_code == 0, result.output

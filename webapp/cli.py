@@ -19,6 +19,7 @@ from .extensions import db
 from .mail_delivery import outbox_counts, recent_failures
 from .mail_job import run_once, run_worker, start_scheduler
 from .mail_sink import start_mail_sink
+from .privacy import purge_expired_registrations
 from .reminders import send_reminder_mailing
 
 event_cli = AppGroup("event", help="Load and inspect events.")
@@ -121,6 +122,18 @@ def reminders_send_command(workshop_number: int | None, mailing_key: str | None)
     click.echo(f"{queued} reminders queued; the mail job sends them.")
 
 
+privacy_cli = AppGroup("privacy", help="Personal data.")
+
+
+@privacy_cli.command("purge")
+def privacy_purge_command() -> None:
+    """Delete the registrations of events that ended RETENTION_DAYS_AFTER_EVENT days ago
+    (the mail worker also does it every hour)."""
+    days = current_app.config["RETENTION_DAYS_AFTER_EVENT"]
+    removed = purge_expired_registrations(db.session, days)
+    click.echo(f"{removed} registrations deleted (events ended more than {days} days ago).")
+
+
 @click.command("dev")
 @click.option("--port", default=5000, show_default=True)
 def dev_command(port: int) -> None:
@@ -147,4 +160,5 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(event_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(reminders_cli)
+    app.cli.add_command(privacy_cli)
     app.cli.add_command(dev_command)

@@ -73,6 +73,8 @@ class Config:
     MAIL_SEND_INTERVAL_SECONDS = int(os.environ.get("MAIL_SEND_INTERVAL_SECONDS", "5"))
     # Shows received mails at /dev/mails when the local SMTP sink of `make run` writes them.
     MAIL_SINK_DIR = os.environ.get("MAIL_SINK_DIR")
+    # Registrations (and the e-mails naming them) are deleted this long after their event.
+    RETENTION_DAYS_AFTER_EVENT = int(os.environ.get("RETENTION_DAYS_AFTER_EVENT", "90"))
     REMINDER_DAYS_BEFORE = int(os.environ.get("REMINDER_DAYS_BEFORE", "2"))
     REMINDER_TIME = os.environ.get("REMINDER_TIME", "09:00")
 

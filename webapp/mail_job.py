@@ -1,4 +1,5 @@
-"""The scheduled mail job: sends due messages every few seconds, queues reminders every minute."""
+"""The scheduled job: sends due messages every few seconds, queues reminders every minute,
+and deletes the registrations of long-past events every hour."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask import Flask
 from .database import utcnow
 from .extensions import db
 from .mail_delivery import send_due_messages
+from .privacy import purge_expired_registrations
 from .reminders import queue_due_reminders
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,18 @@ def queue_reminders(app: Flask) -> None:
             db.session.remove()
 
 
+def purge_expired(app: Flask) -> None:
+    with app.app_context():
+        try:
+            removed = purge_expired_registrations(
+                db.session, app.config["RETENTION_DAYS_AFTER_EVENT"]
+            )
+            if removed:
+                log.info("privacy: %d registrations of past events deleted", removed)
+        finally:
+            db.session.remove()
+
+
 def start_scheduler(app: Flask, stop: threading.Event) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "next_run_time": utcnow()}
@@ -66,6 +80,7 @@ def start_scheduler(app: Flask, stop: threading.Event) -> BackgroundScheduler:
     scheduler.add_job(
         queue_reminders, "interval", seconds=60, args=(app,), id="queue-due-reminders", **common
     )
+    scheduler.add_job(purge_expired, "interval", hours=1, args=(app,), id="purge-expired", **common)
     scheduler.start()
     return scheduler
 

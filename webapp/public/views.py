@@ -177,7 +177,11 @@ def manage(token: str):
 
 @public.get("/confidentialite")
 def privacy():
-    return render_template("privacy.html", event=current_event())
+    return render_template(
+        "privacy.html",
+        event=current_event(),
+        retention_days=current_app.config["RETENTION_DAYS_AFTER_EVENT"],
+    )
 
 
 @public.get("/langue/<language>")
