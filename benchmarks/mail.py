@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 
 from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
@@ -28,8 +29,8 @@ from webapp.event_file import load_event
 from webapp.extensions import db
 from webapp.mail_delivery import build_message
 from webapp.mail_job import send_due
-from webapp.models import OutboxMessage, OutboxState, Registration, RegistrationStatus
-from webapp.outbox import queue_registration_message
+from webapp.models import OutboxMessage, OutboxState
+from webapp.registration import Applicant, register
 
 
 class Counter:
@@ -64,29 +65,20 @@ def benchmark_event(day):
 
 
 def queue_messages(number: int) -> None:
-    from datetime import timedelta
-
+    """Registers `number` people through the real registration path: one e-mail each."""
     event = load_event(db.session, benchmark_event(utcnow().date() + timedelta(days=30))).event
-    workshop = event.workshops[0]
     for i in range(number):
-        registration = Registration(
-            event=event,
-            workshop=workshop,
+        applicant = Applicant(
             first_name="Participant",
             last_name=str(i),
             email=f"p{i}@bench.test",
-            email_normalised=f"p{i}@bench.test",
-            status=RegistrationStatus.WAITLISTED,
+            organisation=None,
+            workshop_number=1,
             lunch=True,
+            dietary=None,
             language="fr",
-            consent_at=utcnow(),
-            waitlisted_at=utcnow(),
-            manage_token=f"bench-{i}",
         )
-        db.session.add(registration)
-        db.session.flush()
-        queue_registration_message(db.session, "waitlisted", registration, waitlist_position=i + 1)
-    db.session.commit()
+        register(db.session, event, applicant)
 
 
 def plain_loop(port: int) -> int:

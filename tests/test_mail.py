@@ -163,32 +163,24 @@ def test_connection_dropped_during_data_is_retried_with_the_same_message_id(
 
 
 def _queue_many(app, number: int, event_id: int):
-    """Queues `number` confirmations quickly, through the same function registrations use."""
-    from webapp import outbox
-    from webapp.models import Event, RegistrationStatus
+    """Registers `number` people (the first ones get seats, the rest wait): one e-mail each."""
+    from webapp import registration as registrations
+    from webapp.models import Event
 
     with app.app_context():
         event = db.session.get(Event, event_id)
-        workshop = event.workshops[0]
         for i in range(number):
-            registration = Registration(
-                event=event,
-                workshop=workshop,
+            applicant = registrations.Applicant(
                 first_name="P",
                 last_name=str(i),
                 email=f"bulk{i}@example.org",
-                email_normalised=f"bulk{i}@example.org",
-                status=RegistrationStatus.WAITLISTED,
+                organisation=None,
+                workshop_number=1,
                 lunch=False,
+                dietary=None,
                 language="fr",
-                consent_at=utcnow(),
-                waitlisted_at=utcnow(),
-                manage_token=f"token-{i}",
             )
-            db.session.add(registration)
-            db.session.flush()
-            outbox.queue_registration_message(db.session, "waitlisted", registration)
-        db.session.commit()
+            registrations.register(db.session, event, applicant)
 
 
 def test_two_workers_deliver_each_of_500_messages_exactly_once(smtp, app, event, config_overrides):
