@@ -262,3 +262,18 @@ def test_confirmation_page_without_its_registration_stays_neutral(app, client, e
     response = client.get("/inscription/confirmation")
     assert response.status_code == 200
     assert "Vérifiez votre boîte mail" in readable(response)
+
+
+@pytest.fixture
+def csrf_on(config_overrides):
+    config_overrides["WTF_CSRF_ENABLED"] = True
+
+
+def test_expired_session_gives_the_form_back_with_one_clear_message(csrf_on, app, client, event):
+    response = client.post("/inscription", data=registration_form(csrf_token="stale"), headers=HTMX)
+    assert response.status_code == 422
+    body = readable(response)
+    assert "Votre session a expiré" in body
+    assert "Corrigez les champs" not in body
+    assert 'value="Awa"' in body
+    assert count(app, "SELECT count(*) FROM registration") == 0
