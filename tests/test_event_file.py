@@ -172,3 +172,16 @@ def test_readme_example_event_file_loads(app, runner, tmp_path):
     path.write_text(example)
     result = load(runner, str(path))
     assert result.exit_code == 0, result.output
+
+
+def test_a_past_event_promotes_nobody(app, runner, client, tmp_path):
+    data = event_data()
+    load(runner, write(tmp_path, data))
+    for email in ("seated@example.org", "waiting@example.org"):
+        client.post("/inscription", data=registration_form(workshop="3", email=email))
+    data["event"]["date"] = "2020-01-15"
+    data["workshops"][2]["capacity"] = 2
+    result = load(runner, write(tmp_path, data))
+    assert result.exit_code == 0, result.output
+    assert "got a seat" not in result.output
+    assert count(app, "SELECT count(*) FROM registration WHERE status = 'waitlisted'") == 1

@@ -293,17 +293,17 @@ def test_sigterm_finishes_the_message_in_hand_and_gives_back_the_rest(smtp, app,
 
 def test_a_slow_relay_does_not_let_a_second_worker_resend_a_batch(smtp, app, event):
     """The lease is shorter than the batch takes: the first worker renews it as it goes."""
-    app.config.update(MAIL_LEASE_SECONDS=1, MAIL_BATCH_SIZE=10)
-    _queue_many(app, 10, event)
-    slow_down(smtp, 0.3)
+    app.config.update(MAIL_LEASE_SECONDS=3, MAIL_BATCH_SIZE=20)
+    _queue_many(app, 20, event)
+    slow_down(smtp, 0.3)  # the batch takes 6 s
     first = threading.Thread(target=send_due, args=(app,))
     first.start()
-    time.sleep(1.5)  # past the first lease: only a renewal keeps the batch
+    time.sleep(3.5)  # past the first lease: only a renewal keeps the batch
     send_due(app)
     first.join(timeout=60)
     recipients = [m["To"] for m in smtp.messages]
-    assert sorted(recipients) == sorted(f"bulk{i}@example.org" for i in range(10))
-    assert count(app, "SELECT count(*) FROM outbox_message WHERE state = 'sent'") == 10
+    assert sorted(recipients) == sorted(f"bulk{i}@example.org" for i in range(20))
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE state = 'sent'") == 20
 
 
 def test_an_unsendable_message_fails_alone_and_does_not_block_the_queue(

@@ -32,6 +32,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
             "SQLALCHEMY_ENGINE_OPTIONS", sqlite_engine_options(app.config["SQLITE_BUSY_TIMEOUT"])
         )
         os.makedirs(app.instance_path, exist_ok=True)
+    else:
+        # A server restart or a dropped pooled connection must not fail the next request.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
     from . import i18n, models, security  # noqa: F401  (models: registers the tables)
 

@@ -63,12 +63,14 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Atelier <atelier@localhost>")
-    MAIL_TIMEOUT_SECONDS = int(os.environ.get("MAIL_TIMEOUT_SECONDS", "30"))
+    MAIL_TIMEOUT_SECONDS = int(os.environ.get("MAIL_TIMEOUT_SECONDS", "20"))
     MAIL_SUPPRESS_SEND = False
     MAIL_RETRY_BASE_SECONDS = int(os.environ.get("MAIL_RETRY_BASE_SECONDS", "60"))
     MAIL_RETRY_MAX_SECONDS = int(os.environ.get("MAIL_RETRY_MAX_SECONDS", "3600"))
     MAIL_GIVE_UP_AFTER_SECONDS = int(os.environ.get("MAIL_GIVE_UP_AFTER_SECONDS", "86400"))
-    MAIL_LEASE_SECONDS = int(os.environ.get("MAIL_LEASE_SECONDS", "120"))
+    # Renewed when half has gone; one message may take several SMTP timeouts, so keep it at
+    # least 10 times MAIL_TIMEOUT_SECONDS (the worker warns otherwise).
+    MAIL_LEASE_SECONDS = int(os.environ.get("MAIL_LEASE_SECONDS", "300"))
     MAIL_BATCH_SIZE = int(os.environ.get("MAIL_BATCH_SIZE", "100"))
     MAIL_SEND_INTERVAL_SECONDS = int(os.environ.get("MAIL_SEND_INTERVAL_SECONDS", "5"))
     # Shows received mails at /dev/mails when the local SMTP sink of `make run` writes them.

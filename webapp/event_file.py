@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .database import utcnow
 from .models import Event, ProgrammeItem, Registration, Workshop
 from .registration import promote_from_waiting_list
 
@@ -227,7 +228,8 @@ def _load_workshops(
         workshop.capacity = capacity
         session.add(workshop)
         session.flush()
-        promoted += promote_from_waiting_list(session, workshop)
+        if utcnow() < event.starts_at:
+            promoted += promote_from_waiting_list(session, workshop)
     for number, workshop in existing.items():
         if number in numbers:
             continue

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_mail import BadHeaderError, Connection, Message
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .database import utcnow
@@ -216,12 +217,23 @@ def send_due_messages(
             _schedule_retry(session, batch, batch.pending.pop(0), error, now, report)
     except LeaseLostError:
         report.errors.append("lease lost: another worker took over this batch")
-        batch.pending.clear()
     finally:
+        _close(connection)
+        _settle(session, batch, report)
+    return report
+
+
+def _settle(session: Session, batch: Batch, report: DeliveryReport) -> None:
+    """Records what went out and gives back what was not tried, even after a database error
+    in the middle of the batch (then with a fresh transaction; if the database is still away,
+    the lease runs out and the messages are retried with the same Message-ID)."""
+    session.rollback()
+    try:
         _record_sent(session, batch, report)
         _release(session, batch)
-        _close(connection)
-    return report
+    except SQLAlchemyError:
+        session.rollback()
+        log.exception("could not record the end of a mail batch; its lease will expire")
 
 
 MESSAGE_REFUSED = (
@@ -306,7 +318,7 @@ def _schedule_retry(session, batch, message: ClaimedMessage, error, now, report)
         state=OutboxState.QUEUED,
         attempts=attempts,
         last_error=reply,
-        next_attempt_at=now + retry_delay(attempts),
+        next_attempt_at=utcnow() + retry_delay(attempts),
     )
     report.retried += 1
 

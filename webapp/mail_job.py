@@ -87,6 +87,14 @@ def start_scheduler(app: Flask, stop: threading.Event) -> BackgroundScheduler:
 
 def run_worker(app: Flask) -> None:
     """Runs until SIGTERM or SIGINT, then finishes the message in hand and exits."""
+    lease, timeout = app.config["MAIL_LEASE_SECONDS"], app.config["MAIL_TIMEOUT_SECONDS"]
+    if lease < 10 * timeout:
+        log.warning(
+            "MAIL_LEASE_SECONDS (%d) is below 10 x MAIL_TIMEOUT_SECONDS (%d): a slow relay "
+            "could let another worker send a message again",
+            lease,
+            timeout,
+        )
     stop = threading.Event()
 
     def request_stop(signum, _frame):

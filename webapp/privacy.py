@@ -21,13 +21,15 @@ def purge_expired_registrations(
     for event in session.scalars(select(Event)):
         if now < event.ends_at + timedelta(days=retention_days):
             continue
-        registrations = select(Registration.id).where(Registration.event_id == event.id)
+        # Only registrations made before the event ended: if a reload moved an event back in
+        # time by mistake, its newer registrations are not touched.
+        expired = (Registration.event_id == event.id) & (Registration.created_at < event.ends_at)
         session.execute(
-            delete(OutboxMessage).where(OutboxMessage.registration_id.in_(registrations))
+            delete(OutboxMessage).where(
+                OutboxMessage.registration_id.in_(select(Registration.id).where(expired))
+            )
         )
-        removed += session.execute(
-            delete(Registration).where(Registration.event_id == event.id)
-        ).rowcount
+        removed += session.execute(delete(Registration).where(expired)).rowcount
         # The seats stay counted as taken: the event is over.
     session.commit()
     return removed

@@ -10,13 +10,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import outbox
 from .database import utcnow
-from .models import Event, Registration, RegistrationStatus, Workshop
+from .models import (
+    Event,
+    OutboxMessage,
+    OutboxState,
+    Registration,
+    RegistrationStatus,
+    Workshop,
+)
 
 
 class RegistrationWindow(enum.StrEnum):
@@ -169,6 +176,14 @@ def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
         first.status = RegistrationStatus.CONFIRMED
         first.waitlisted_at = None
         session.flush()
+        # The waiting-list notice, if it has not gone yet, would now be wrong.
+        session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.registration_id == first.id,
+                OutboxMessage.kind == "waitlisted",
+                OutboxMessage.state == OutboxState.QUEUED,
+            )
+        )
         outbox.queue_registration_message(session, "promoted", first)
         promoted += 1
 
@@ -210,8 +225,10 @@ def register(
     seated = take_seat(session, workshop.id)
     if not seated:
         # Joining the waiting list one at a time per workshop (the row lock; SQLite's BEGIN
-        # IMMEDIATE already serialises) gives everyone a distinct, lasting position.
+        # IMMEDIATE already serialises) gives everyone a distinct, lasting position. A seat
+        # may have opened (a larger capacity) while we waited for the lock.
         session.execute(select(Workshop.id).where(Workshop.id == workshop.id).with_for_update())
+        seated = take_seat(session, workshop.id)
     registration = Registration(
         event=event,
         workshop=workshop,
