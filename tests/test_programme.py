@@ -113,3 +113,22 @@ def test_healthz_says_503_when_the_database_is_gone(tmp_path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "database unavailable"}
+
+
+def test_an_unknown_registration_link_keeps_the_event_and_its_contact(client, event):
+    response = client.get("/inscription/not-a-real-token")
+    assert response.status_code == 404
+    page = readable(response)
+    assert "Ce lien vers une inscription n'est pas valable" in page
+    assert 'href="mailto:orga@colloque.test"' in page
+
+
+def test_programme_items_show_their_end_time_when_known(client, event_factory):
+    event_factory(
+        programme=[
+            {"starts": "10:30", "ends": "12:30", "title": "Ateliers", "kind": "workshops"},
+            {"starts": "12:30", "title": "Repas", "kind": "break"},
+        ]
+    )
+    page = readable(client.get("/"))
+    assert ">10h30</time> – <time" in page and ">12h30</time>" in page

@@ -191,14 +191,14 @@ def test_availability_answers_304_to_its_current_etag_and_changes_after_a_regist
     first = client.get("/places", headers=HTMX)
     assert first.status_code == 200
     etag = first.headers["ETag"]
-    assert "5 places restantes" in readable(first)
+    assert "Dernières places : plus que 5" in readable(first)
     again = client.get("/places", headers={**HTMX, "If-None-Match": etag})
     assert again.status_code == 304
     client.post("/inscription", data=registration_form())
     after = client.get("/places", headers={**HTMX, "If-None-Match": etag})
     assert after.status_code == 200
     assert after.headers["ETag"] != etag
-    assert "Dernières places : 4 places restantes" in readable(after)
+    assert "Dernières places : plus que 4" in readable(after)
 
 
 def test_availability_refreshes_cards_and_form_choices_separately(client, event):
@@ -277,3 +277,21 @@ def test_expired_session_gives_the_form_back_with_one_clear_message(csrf_on, app
     assert "Corrigez les champs" not in body
     assert 'value="Awa"' in body
     assert count(app, "SELECT count(*) FROM registration") == 0
+
+
+def test_choose_this_workshop_link_preselects_it_in_the_form(client, event):
+    page = readable(client.get("/"))
+    assert 'href="/?atelier=2#inscription"' in page
+    chosen = readable(client.get("/?atelier=2"))
+    assert re.search(r'<input type="radio" name="workshop" value="2"\s+required\s+checked>', chosen)
+    assert "checked" not in readable(client.get("/?atelier=99")).split('name="workshop"')[1][:80]
+
+
+def test_error_summary_links_each_message_to_its_field(client, event):
+    response = client.post(
+        "/inscription", data=registration_form(consent=None, lunch=None), headers=HTMX
+    )
+    body = readable(response)
+    summary = body.split('class="form-summary"')[1].split("</div>")[0]
+    assert '<a href="#consent">Votre accord est nécessaire pour vous inscrire.</a>' in summary
+    assert '<a href="#lunch">' in summary and 'id="lunch"' in body

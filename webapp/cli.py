@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -139,6 +140,8 @@ def privacy_purge_command() -> None:
 def dev_command(port: int) -> None:
     """Serve the site with the mail job and a local SMTP sink (development only)."""
     app = current_app._get_current_object()
+    if "PUBLIC_URL" not in os.environ:
+        app.config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # so that mailed links work
     sink_dir = app.config.get("MAIL_SINK_DIR")
     if not sink_dir:
         raise click.ClickException("set MAIL_SINK_DIR (make run does) to run the local SMTP sink")

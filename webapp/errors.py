@@ -2,8 +2,15 @@
 
 from flask import Flask, render_template
 from flask_babel import gettext
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from .events import find_current_event
+
+HEADINGS = {
+    404: lambda: gettext("Page introuvable"),
+    429: lambda: gettext("Trop de tentatives"),
+}
 MESSAGES = {
     400: lambda: gettext("La demande n'a pas pu être comprise. Rechargez la page et réessayez."),
     404: lambda: gettext("Cette page n'existe pas."),
@@ -15,7 +22,15 @@ MESSAGES = {
 
 def error_page(status: int, message: str | None = None):
     message = message or MESSAGES.get(status, lambda: gettext("Une erreur est survenue."))()
-    return render_template("error.html", status=status, message=message), status
+    heading = HEADINGS.get(status, lambda: gettext("Désolé·e, cela n'a pas marché"))()
+    try:
+        # The event's header, footer and contact, where there is an event to show.
+        event = find_current_event()
+    except SQLAlchemyError:
+        event = None
+    return render_template(
+        "error.html", status=status, heading=heading, message=message, event=event
+    ), status
 
 
 def register_error_handlers(app: Flask) -> None:

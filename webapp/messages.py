@@ -69,7 +69,7 @@ def calendar_for(registration: Registration) -> str:
     entry.add("dtstart", event.starts_at)
     entry.add("dtend", event.ends_at)
     entry.add("summary", event.title)
-    entry.add("location", f"{event.venue}, {event.address}")
+    entry.add("location", event.place)
     room = f" ({workshop.room})" if workshop.room else ""
     entry.add(
         "description",

@@ -77,6 +77,11 @@ class Event(db.Model):
         return self.local(self.date, self.ends)
 
     @property
+    def place(self) -> str:
+        """The venue and its address, without saying the venue twice when the address has it."""
+        return self.address if self.venue in self.address else f"{self.venue}, {self.address}"
+
+    @property
     def workshops_item(self) -> ProgrammeItem | None:
         return next((item for item in self.programme if item.kind == "workshops"), None)
 

@@ -32,6 +32,10 @@ def _page_context(event, form=None):
     window = registrations.registration_window(event)
     if form is None and window is registrations.RegistrationWindow.OPEN:
         form = RegistrationForm(workshops=availability, lunch_offered=event.lunch_offered)
+        # "Choisir cet atelier" on a workshop's card comes with ?atelier=N.
+        chosen = request.args.get("atelier", type=int)
+        if chosen in {a.workshop.number for a in availability}:
+            form.workshop.data = chosen
     return {
         "event": event,
         "availability": availability,
@@ -163,8 +167,8 @@ def manage(token: str):
         return error_page(
             404,
             gettext(
-                "Ce lien de gestion n'est pas valable. Vérifiez qu'il est complet, "
-                "ou écrivez aux organisateurs."
+                "Ce lien vers une inscription n'est pas valable. Vérifiez qu'il est complet "
+                "(copiez-le entièrement depuis l'e-mail)."
             ),
         )
     return render_template(
