@@ -1,4 +1,5 @@
-"""Command-line groups: `flask --app wsgi event …`, `mail …`, `reminders …`."""
+"""Command-line groups: `flask --app wsgi event …`, `mail …`, `reminders …`, `privacy …`,
+and `dev` (the development server of `make run`)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ mail_cli = AppGroup("mail", help="Deliver the outbox.")
 
 @mail_cli.command("worker")
 def mail_worker_command() -> None:
-    """Send due messages every few seconds and queue reminders every minute, until stopped."""
+    """Send due messages every few seconds, queue reminders every minute and purge past
+    registrations every hour, until stopped."""
     _log_to_terminal()
     run_worker(current_app._get_current_object())
 

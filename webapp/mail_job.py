@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from .database import utcnow
 from .extensions import db
@@ -25,45 +28,44 @@ def run_once(app: Flask, stop: threading.Event | None = None) -> None:
     send_due(app, stop)
 
 
-def send_due(app: Flask, stop: threading.Event | None = None) -> None:
+@contextmanager
+def job_session(app: Flask) -> Iterator[Session]:
+    """A database session of the job's own, in the app's context, closed when the job ends."""
     with app.app_context():
         try:
-            # Drains what is due now, batch after batch, unless asked to stop.
-            while not (stop and stop.is_set()):
-                report = send_due_messages(db.session, utcnow(), stop)
-                if report.sent or report.failed or report.retried:
-                    log.info(
-                        "mail: %d sent, %d to retry, %d failed",
-                        report.sent,
-                        report.retried,
-                        report.failed,
-                    )
-                if not (report.sent or report.failed):
-                    break
+            yield db.session
         finally:
             db.session.remove()
+
+
+def send_due(app: Flask, stop: threading.Event | None = None) -> None:
+    with job_session(app) as session:
+        # Drains what is due now, batch after batch, unless asked to stop.
+        while not (stop and stop.is_set()):
+            report = send_due_messages(session, utcnow(), stop)
+            if report.sent or report.failed or report.retried:
+                log.info(
+                    "mail: %d sent, %d to retry, %d failed",
+                    report.sent,
+                    report.retried,
+                    report.failed,
+                )
+            if not (report.sent or report.failed):
+                break
 
 
 def queue_reminders(app: Flask) -> None:
-    with app.app_context():
-        try:
-            queued = queue_due_reminders(db.session)
-            if queued:
-                log.info("mail: %d reminders queued", queued)
-        finally:
-            db.session.remove()
+    with job_session(app) as session:
+        queued = queue_due_reminders(session)
+        if queued:
+            log.info("mail: %d reminders queued", queued)
 
 
 def purge_expired(app: Flask) -> None:
-    with app.app_context():
-        try:
-            removed = purge_expired_registrations(
-                db.session, app.config["RETENTION_DAYS_AFTER_EVENT"]
-            )
-            if removed:
-                log.info("privacy: %d registrations of past events deleted", removed)
-        finally:
-            db.session.remove()
+    with job_session(app) as session:
+        removed = purge_expired_registrations(session, app.config["RETENTION_DAYS_AFTER_EVENT"])
+        if removed:
+            log.info("privacy: %d registrations of past events deleted", removed)
 
 
 def start_scheduler(app: Flask, stop: threading.Event) -> BackgroundScheduler:
