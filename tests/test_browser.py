@@ -253,6 +253,28 @@ def test_after_registering_the_seat_poll_logs_no_console_error(site, visitor):
     assert_clean(person, page)
 
 
+def test_a_seat_poll_still_in_flight_when_the_form_is_sent_logs_no_console_error(
+    no_poll, site, visitor
+):
+    person = visitor()
+    page = person.open("/")
+    held = []
+    page.route("**/places?part=choices", lambda route: held.append(route))
+    fill_registration(page, email="in-flight@example.org", workshop="Jardins partagés")
+    page.locator("#consent").check()
+    page.evaluate("document.body.dispatchEvent(new Event('seats-changed'))")
+    page.wait_for_timeout(200)
+    assert held, "the choices poll should be waiting for its answer"
+
+    submit(page)
+    page.wait_for_timeout(500)
+    with page.expect_response(lambda r: "part=choices" in r.url):
+        held.pop().continue_()
+    expect(page.locator("#registration")).to_contain_text("Votre inscription est confirmée")
+
+    assert_clean(person, page)
+
+
 def assert_no_sideways_scroll(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page is {width}px wide on a {PHONE['width']}px screen"
