@@ -43,7 +43,8 @@ test: lint
 translations-extract: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 		--project Atelier -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching \
+		--ignore-obsolete
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance/mails .pytest_cache .ruff_cache

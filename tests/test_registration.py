@@ -99,6 +99,7 @@ def test_duplicate_address_registers_nothing_and_reveals_nothing(app, client, ev
     body = readable(response)
     assert "Vérifiez votre boîte mail" in body
     assert "Jardins partagés" not in body and "déjà" not in body
+    assert "inscri" not in body.lower(), "the panel must not hint at an existing registration"
     assert count(app, "SELECT count(*) FROM registration") == 1
     assert count(app, "SELECT seats_taken FROM workshop WHERE number = 2") == 0
     assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'management-link'") == 1
