@@ -263,7 +263,10 @@ def test_a_seat_poll_still_in_flight_when_the_form_is_sent_logs_no_console_error
     fill_registration(page, email="in-flight@example.org", workshop="Jardins partagés")
     page.locator("#consent").check()
     page.evaluate("document.body.dispatchEvent(new Event('seats-changed'))")
-    page.wait_for_timeout(200)
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert held, "the choices poll should be waiting for its answer"
 
     submit(page)
