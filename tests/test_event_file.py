@@ -120,6 +120,9 @@ def test_bad_files_get_clear_messages(app, runner, tmp_path):
     odd_kind["programme"][0]["kind"] = "party"
     cases.append((write(tmp_path, odd_kind, "h.toml"), "kind: one of"))
     cases.append((write(tmp_path, event_data(event__lunch="yes"), "i.toml"), "lunch: expected"))
+    cases.append(
+        (write(tmp_path, event_data(event__language="français"), "j.toml"), "language: a language")
+    )
     duplicate = event_data()
     duplicate["workshops"][1]["number"] = 1
     cases.append((write(tmp_path, duplicate, "e.toml"), "workshop 1 appears twice"))

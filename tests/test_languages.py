@@ -57,6 +57,24 @@ def test_browser_language_picks_english(client, event):
     assert "Programme de la journée" not in page
 
 
+def test_on_an_english_page_the_event_own_french_texts_are_marked_french(client, event):
+    english = readable(client.get("/", headers={"Accept-Language": "en"}))
+    assert '<h1 id="event-title" lang="fr">Colloque sur les communs urbains</h1>' in english
+    assert 'Workshop 1: <span lang="fr">Jardins partagés</span>' in english
+    french = readable(client.get("/", headers={"Accept-Language": "fr"}))
+    assert 'lang="fr"' not in french.replace('<html lang="fr">', "").replace(
+        '<span aria-current="true" lang="fr">', ""
+    )
+
+
+def test_an_event_written_in_english_is_marked_english_on_french_pages(client, event_factory):
+    event_factory(event__slug="english-day", event__language="en", event__title="Commons Day")
+    french = readable(client.get("/", headers={"Accept-Language": "fr"}))
+    assert '<h1 id="event-title" lang="en">Commons Day</h1>' in french
+    english = readable(client.get("/", headers={"Accept-Language": "en"}))
+    assert '<h1 id="event-title">Commons Day</h1>' in english
+
+
 def test_language_switch_is_remembered_and_dates_follow(client, event):
     response = client.get("/langue/en?next=/confidentialite")
     assert response.status_code == 303

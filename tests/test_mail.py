@@ -86,6 +86,8 @@ def test_english_registration_gets_english_mail(smtp, app, client, runner, event
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "Hello Awa," in text
     assert "Workshop 1: Jardins partagés" in text
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert 'Workshop 1: <span lang="fr">Jardins partagés</span>' in html
 
 
 def test_waitlisted_and_duplicate_addresses_get_their_own_mails(smtp, app, client, runner, event):

@@ -66,6 +66,18 @@ def _text(table: dict, key: str, where: str, max_length: int | None = None, requ
     return value
 
 
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _language(info: dict) -> str:
+    language = _text(info, "language", "[event]", 16) or "fr"
+    if not LANGUAGE_TAG.match(language):
+        raise EventFileError(
+            f"[event] language: a language tag such as fr or nl-BE, got {language!r}"
+        )
+    return language
+
+
 PROGRAMME_KINDS = {"plenary", "workshops", "break", "round-table", "closing", "social"}
 
 
@@ -146,6 +158,7 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Loa
     if event.ends <= event.starts:
         raise EventFileError("[event]: ends must come after starts")
     event.timezone = zone_name
+    event.language = _language(info)
     event.venue = _text(info, "venue", "[event]", 300, required=True)
     event.address = _text(info, "address", "[event]", 500, required=True)
     event.contact_email = _text(info, "contact_email", "[event]", 320, required=True)

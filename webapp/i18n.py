@@ -2,12 +2,33 @@
 
 from flask import Flask, request, session
 from flask_babel import get_locale
+from markupsafe import Markup, escape
 
 from .formatting import locale_for, register_filters
 
 
 def current_language() -> str:
     return get_locale().language
+
+
+def _event_language_if_foreign(event) -> str | None:
+    """The event's language when the visitor reads the page in another one."""
+    if event.language.split("-")[0] == current_language():
+        return None
+    return event.language
+
+
+def event_lang(event) -> Markup:
+    """` lang="…"` for an element that holds only the event's own text, so that a screen reader
+    reads French titles on an English page with a French voice."""
+    language = _event_language_if_foreign(event)
+    return Markup(' lang="%s"') % language if language else Markup("")
+
+
+def in_event_language(event, text: str) -> Markup:
+    """The event's own text inside an interface sentence, marked with its language if foreign."""
+    language = _event_language_if_foreign(event)
+    return Markup('<span lang="%s">%s</span>') % (language, text) if language else escape(text)
 
 
 def select_locale() -> str:
@@ -23,3 +44,5 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     register_filters(app)
     app.jinja_env.globals["current_language"] = current_language
+    app.jinja_env.globals["event_lang"] = event_lang
+    app.jinja_env.globals["in_event_language"] = in_event_language

@@ -45,6 +45,8 @@ class Event(db.Model):
     starts: Mapped[time] = mapped_column(Time)
     ends: Mapped[time] = mapped_column(Time)
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Brussels")
+    # The language the event's own texts are written in, whatever language the visitor reads.
+    language: Mapped[str] = mapped_column(String(16), default="fr", server_default="fr")
     venue: Mapped[str] = mapped_column(String(300))
     address: Mapped[str] = mapped_column(String(500))
     contact_email: Mapped[str] = mapped_column(String(320))
