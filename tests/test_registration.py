@@ -110,6 +110,9 @@ def test_honeypot_rejects_bots(app, client, event):
         "/inscription", data=registration_form(website="http://spam.example"), headers=HTMX
     )
     assert response.status_code == 422
+    body = readable(response)
+    assert "outil de remplissage automatique" in body
+    assert 'href="#website"' not in body, "nobody can correct a hidden field"
     assert count(app, "SELECT count(*) FROM registration") == 0
 
 
@@ -126,8 +129,9 @@ def test_honeypot_rejects_bots(app, client, event):
         ("email", "a@b", "n'est pas valide"),
         ("email", "x" * 250 + "@example.org", "254 caractères au maximum."),
         ("dietary", "x" * 501, "500 caractères au maximum."),
-        ("lunch", "maybe", None),
-        ("workshop", "abc", None),
+        ("lunch", "maybe", "Dites-nous si vous prenez le lunch."),
+        ("workshop", "abc", "Choisissez un atelier."),
+        ("workshop", "9", "Choisissez un atelier."),
     ],
 )
 def test_oversize_and_malformed_fields_get_422_with_a_message(

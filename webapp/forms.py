@@ -7,7 +7,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 # Names and single-line fields: no control character at all (line breaks would let someone forge
 # e-mail headers or CSV rows), no Unicode line or paragraph separator, no bidirectional override
@@ -38,6 +45,27 @@ def deliverable_syntax(_form, field):
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+CHOOSE_A_WORKSHOP = _l("Choisissez un atelier.")
+SAY_IF_LUNCH = _l("Dites-nous si vous prenez le lunch.")
+
+
+def _workshop_number(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def one_of_the_choices(message):
+    """A tampered or stale value gets the same message as no choice, not the library's."""
+
+    def check(_form, field):
+        if field.data not in {choice.value for choice in field.choices}:
+            raise StopValidation(message)
+
+    return check
 
 
 class RegistrationForm(FlaskForm):
@@ -80,14 +108,15 @@ class RegistrationForm(FlaskForm):
     )
     workshop = RadioField(
         _l("Atelier"),
-        coerce=int,
-        validators=[InputRequired(_l("Choisissez un atelier."))],
-        validate_choice=True,
+        coerce=_workshop_number,
+        validators=[InputRequired(CHOOSE_A_WORKSHOP), one_of_the_choices(CHOOSE_A_WORKSHOP)],
+        validate_choice=False,
     )
     lunch = RadioField(
         _l("Lunch"),
         choices=[SelectChoice("yes", _l("Oui")), SelectChoice("no", _l("Non"))],
-        validators=[InputRequired(_l("Dites-nous si vous prenez le lunch."))],
+        validators=[InputRequired(SAY_IF_LUNCH), one_of_the_choices(SAY_IF_LUNCH)],
+        validate_choice=False,
     )
     dietary = TextAreaField(
         _l("Régime alimentaire ou allergies (facultatif)"),
@@ -113,10 +142,15 @@ class RegistrationForm(FlaskForm):
         if not lunch_offered:
             del self.lunch
 
-    def validate_website(self, field):
-        if field.data:
-            raise ValidationError(_l("Votre demande n'a pas pu être traitée."))
-
-    @property
-    def is_bot(self) -> bool:
-        return bool(self.website.data)
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.website.data:
+            # Said for the whole form: the field is hidden, nobody could correct it.
+            self.form_errors.append(
+                _l(
+                    "Votre demande n'a pas pu être traitée. Si un outil de remplissage "
+                    "automatique a complété le formulaire, désactivez-le et réessayez."
+                )
+            )
+            return False
+        return valid
