@@ -137,7 +137,7 @@ def submit(page: Page) -> None:
 def test_a_participant_registers_in_place_and_sees_the_seat_count_drop(no_poll, site, app, visitor):
     page = visitor(viewport=PHONE, is_mobile=True, has_touch=True).open("/")
     seats = page.locator("#seats-2")
-    expect(seats).to_contain_text("Dernières places : plus que 3")
+    expect(seats).to_contain_text("3 places restantes")
     page.evaluate("window.sameDocument = 'still here'")
 
     fill_registration(page, email="awa.diallo@example.org", workshop="Atelier 2 : Habitat groupé")
@@ -155,7 +155,7 @@ def test_a_participant_registers_in_place_and_sees_the_seat_count_drop(no_poll, 
     expect(panel).to_contain_text("Votre inscription est confirmée")
     expect(panel).to_contain_text("awa.diallo@example.org")
     expect(panel).to_contain_text("Atelier 2 : Habitat groupé")
-    expect(seats).to_contain_text("Dernières places : plus que 2")
+    expect(seats).to_contain_text("2 places restantes")
     assert page.url == f"{site.url}/"
     assert page.evaluate("window.sameDocument") == "still here"
     assert count(app, REGISTRATION_ROW, email="awa.diallo@example.org", number=2) == 1
@@ -163,8 +163,8 @@ def test_a_participant_registers_in_place_and_sees_the_seat_count_drop(no_poll, 
 
 def test_a_workshop_filled_on_one_page_shows_as_full_on_another_within_one_poll(site, app, visitor):
     watcher = visitor().open("/")
-    expect(watcher.locator("#seats-3")).to_contain_text("Dernières places : plus que 1")
-    expect(watcher.locator("#choice-seats-3")).to_contain_text("Dernières places : plus que 1")
+    expect(watcher.locator("#seats-3")).to_contain_text("1 place restante")
+    expect(watcher.locator("#choice-seats-3")).to_contain_text("1 place restante")
 
     registrant = visitor().open("/")
     fill_registration(registrant, email="last.seat@example.org", workshop="Monnaies locales")
@@ -174,7 +174,7 @@ def test_a_workshop_filled_on_one_page_shows_as_full_on_another_within_one_poll(
 
     expect(watcher.locator("#seats-3")).to_contain_text("Complet", timeout=ONE_POLL)
     expect(watcher.locator("#choice-seats-3")).to_contain_text("Complet", timeout=ONE_POLL)
-    expect(watcher.locator("#seats-2")).to_contain_text("Dernières places : plus que 3")
+    expect(watcher.locator("#seats-2")).to_contain_text("3 places restantes")
     assert count(app, REGISTRATION_ROW, email="last.seat@example.org", number=3) == 1
 
 

@@ -196,14 +196,26 @@ def test_availability_answers_304_to_its_current_etag_and_changes_after_a_regist
     first = client.get("/places", headers=HTMX)
     assert first.status_code == 200
     etag = first.headers["ETag"]
-    assert "Dernières places : plus que 5" in readable(first)
+    assert "5 places restantes" in readable(first)
     again = client.get("/places", headers={**HTMX, "If-None-Match": etag})
     assert again.status_code == 304
     client.post("/inscription", data=registration_form())
     after = client.get("/places", headers={**HTMX, "If-None-Match": etag})
     assert after.status_code == 200
     assert after.headers["ETag"] != etag
-    assert "Dernières places : plus que 4" in readable(after)
+    assert "4 places restantes" in readable(after)
+
+
+def test_a_workshop_shows_its_last_seats_once_half_of_them_are_taken(client, event):
+    for number in range(3):
+        client.post("/inscription", data=registration_form(email=f"p{number}@example.org"))
+    seats = readable(client.get("/places", headers=HTMX))
+    assert "Dernières places : plus que 2" in seats  # workshop 1: 3 of 5 taken
+    assert "3 places restantes" in seats  # workshop 2: 3 seats, nobody yet
+    assert "1 place restante" in seats  # workshop 3: its only seat, still free
+    client.post("/inscription", data=registration_form(email="p3@example.org", workshop="2"))
+    client.post("/inscription", data=registration_form(email="p4@example.org", workshop="2"))
+    assert "Dernière place disponible" in readable(client.get("/places", headers=HTMX))
 
 
 def test_availability_refreshes_cards_and_form_choices_separately(client, event):

@@ -105,6 +105,15 @@ class WorkshopAvailability:
     def is_full(self) -> bool:
         return self.seats_left == 0
 
+    def is_filling_up(self, threshold: int) -> bool:
+        """Few seats left, and at least half of them taken: a small workshop nobody has chosen yet
+        is not "almost full"."""
+        return (
+            not self.is_full
+            and self.seats_left <= threshold
+            and self.seats_taken >= self.seats_left
+        )
+
 
 def workshop_availability(session: Session, event: Event) -> list[WorkshopAvailability]:
     """Every workshop of the event with its seats and waiting list, in one query."""
