@@ -73,7 +73,7 @@ def test_confirmation_reaches_the_participant_with_ics_and_management_link(
     link = re.search(r"http://atelier\.test(/inscription/[\w-]+)", text).group(1)
     page = client.get(link)
     assert page.status_code == 200
-    assert "Inscription de Awa Diallo" in readable(page)
+    assert "Mon inscription" in readable(page) and "Awa Diallo" in readable(page)
     assert "Confirmée" in readable(page)
 
 

@@ -132,3 +132,9 @@ def test_programme_items_show_their_end_time_when_known(client, event_factory):
     )
     page = readable(client.get("/"))
     assert ">10h30</time> – <time" in page and ">12h30</time>" in page
+
+
+def test_the_first_of_the_month_is_written_1er_in_french(client, event_factory):
+    event_factory(event__date="2027-05-01")
+    assert "samedi 1er mai 2027" in readable(client.get("/"))
+    assert "Saturday, 1 May 2027" in readable(client.get("/", headers={"Accept-Language": "en"}))

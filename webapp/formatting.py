@@ -23,6 +23,8 @@ def long_date(day: date | datetime) -> str:
     (Flask-Babel would otherwise move it to UTC, and midnight in Brussels to the day before)."""
     if isinstance(day, datetime):
         day = day.date()
+    if get_locale().language == "fr" and day.day == 1:
+        return format_date(day, "EEEE d'er' MMMM y")  # « samedi 1er mai », as French writes it
     return format_date(day, "full")
 
 
