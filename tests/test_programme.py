@@ -96,6 +96,13 @@ def test_privacy_page_says_what_why_and_how_long(client, event):
     assert "Ce que nous conservons" in page
     assert "Pourquoi" in page
     assert "Combien de temps" in page
+    assert "lunch" in page
+
+
+def test_without_lunch_neither_the_form_nor_the_privacy_page_mention_it(client, event_factory):
+    event_factory(event__lunch=False)
+    assert 'name="lunch"' not in readable(client.get("/"))
+    assert "lunch" not in readable(client.get("/confidentialite")).lower()
 
 
 def test_form_fields_carry_the_documented_names(client, event):
