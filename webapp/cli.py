@@ -72,9 +72,18 @@ def mail_worker_command() -> None:
 
 @mail_cli.command("send-due")
 def mail_send_due_command() -> None:
-    """One pass: queue due reminders, send every due message, exit (for cron)."""
-    run_once(current_app._get_current_object())
+    """One pass: queue due reminders, send every due message, exit (for cron).
+
+    Exits with status 1 when a message could not be sent in this pass (kept for a retry, or
+    failed for good), so that cron reports it."""
+    report = run_once(current_app._get_current_object())
     _print_status()
+    if not report.all_delivered:
+        click.echo(
+            f"{report.retried} message(s) kept for a retry, {report.failed} failed in this pass.",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 @mail_cli.command("status")

@@ -48,6 +48,16 @@ class DeliveryReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.errors.extend(other.errors)
+
+    @property
+    def all_delivered(self) -> bool:
+        return not (self.retried or self.failed)
+
 
 def due_condition(now: datetime):
     return or_(

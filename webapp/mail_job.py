@@ -15,17 +15,17 @@ from sqlalchemy.orm import Session
 
 from .database import utcnow
 from .extensions import db
-from .mail_delivery import send_due_messages
+from .mail_delivery import DeliveryReport, send_due_messages
 from .privacy import purge_expired_registrations
 from .reminders import queue_due_reminders
 
 log = logging.getLogger(__name__)
 
 
-def run_once(app: Flask, stop: threading.Event | None = None) -> None:
+def run_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
     """One pass of both jobs (also what `mail send-due` does)."""
     queue_reminders(app)
-    send_due(app, stop)
+    return send_due(app, stop)
 
 
 @contextmanager
@@ -38,11 +38,13 @@ def job_session(app: Flask) -> Iterator[Session]:
             db.session.remove()
 
 
-def send_due(app: Flask, stop: threading.Event | None = None) -> None:
+def send_due(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
+    total = DeliveryReport()
     with job_session(app) as session:
         # Drains what is due now, batch after batch, unless asked to stop.
         while not (stop and stop.is_set()):
             report = send_due_messages(session, utcnow(), stop)
+            total.add(report)
             if report.sent or report.failed or report.retried:
                 log.info(
                     "mail: %d sent, %d to retry, %d failed",
@@ -52,6 +54,7 @@ def send_due(app: Flask, stop: threading.Event | None = None) -> None:
                 )
             if not (report.sent or report.failed):
                 break
+    return total
 
 
 def queue_reminders(app: Flask) -> None:
