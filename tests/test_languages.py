@@ -111,6 +111,22 @@ def test_registration_stores_the_language_of_the_page(app, client, event):
     assert count(app, "SELECT count(*) FROM registration WHERE language = 'en'") == 1
 
 
+def test_the_participant_page_speaks_the_language_of_the_registration(app, client, event):
+    client.post("/inscription", data=registration_form(), headers={"Accept-Language": "en"})
+    with app.app_context():
+        from webapp.extensions import db
+
+        token = db.session.execute(db.text("SELECT manage_token FROM registration")).scalar()
+    french_browser = {"Accept-Language": "fr"}
+    assert "My registration" in readable(
+        client.get(f"/inscription/{token}", headers=french_browser)
+    )
+    client.get("/langue/fr?next=/")
+    assert "Mon inscription" in readable(
+        client.get(f"/inscription/{token}", headers=french_browser)
+    )
+
+
 def test_english_validation_messages(client, event):
     client.get("/langue/en?next=/")
     response = client.post(

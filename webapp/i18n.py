@@ -31,13 +31,19 @@ def in_event_language(event, text: str) -> Markup:
     return Markup('<span lang="%s">%s</span>') % (language, text) if language else escape(text)
 
 
+def chosen_language() -> str | None:
+    """The language the visitor picked with the switch, if any."""
+    from flask import current_app
+
+    chosen = session.get("language")
+    return chosen if chosen in current_app.config["LANGUAGES"] else None
+
+
 def select_locale() -> str:
     from flask import current_app
 
     languages = current_app.config["LANGUAGES"]
-    chosen = session.get("language")
-    if chosen not in languages:
-        chosen = request.accept_languages.best_match(languages) or languages[0]
+    chosen = chosen_language() or request.accept_languages.best_match(languages) or languages[0]
     return locale_for(chosen)
 
 

@@ -9,7 +9,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 from sqlalchemy import text
@@ -20,8 +20,9 @@ from .. import registration as registrations
 from ..errors import error_page
 from ..events import current_event
 from ..extensions import db, limiter
+from ..formatting import locale_for
 from ..forms import RegistrationForm
-from ..i18n import current_language
+from ..i18n import chosen_language, current_language
 from . import public
 
 SEATS_CHANGED = "seats-changed"
@@ -171,12 +172,14 @@ def manage(token: str):
                 "(copiez-le entièrement depuis l'e-mail)."
             ),
         )
-    return render_template(
-        "manage.html",
-        event=registration.event,
-        registration=registration,
-        waitlist_position=registrations.waitlist_position(db.session, registration),
-    )
+    # Opened from the e-mail, the page speaks the language the person registered in.
+    with force_locale(locale_for(chosen_language() or registration.language)):
+        return render_template(
+            "manage.html",
+            event=registration.event,
+            registration=registration,
+            waitlist_position=registrations.waitlist_position(db.session, registration),
+        )
 
 
 @public.get("/confidentialite")
