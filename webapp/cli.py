@@ -1,5 +1,5 @@
-"""Command-line groups: `flask --app wsgi event …`, `mail …`, `reminders …`, `privacy …`,
-and `dev` (the development server of `make run`)."""
+"""Command-line groups: `flask --app wsgi event …`, `mail …`, `reminders …`,
+`registrations …`, `privacy …`, and `dev` (the development server of `make run`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from .extensions import db
 from .mail_delivery import outbox_counts, recent_failures
 from .mail_job import run_once, run_worker, start_scheduler
 from .mail_sink import start_mail_sink
+from .models import Registration, RegistrationStatus
 from .privacy import purge_expired_registrations
+from .registration import cancel_registration, find_live_registration, live_registrations
 from .reminders import send_reminder_mailing
 
 event_cli = AppGroup("event", help="Load and inspect events.")
@@ -123,15 +125,73 @@ reminders_cli = AppGroup("reminders", help="Reminder mailings.")
 )
 def reminders_send_command(workshop_number: int | None, mailing_key: str | None) -> None:
     """Queue a reminder now to every confirmed participant (or one workshop's)."""
-    event = find_current_event()
-    if event is None:
-        raise click.ClickException("no event is loaded (flask --app wsgi event load PATH)")
+    event = _current_event_or_fail()
     if mailing_key is not None and not (0 < len(mailing_key) <= 100):
         raise click.BadParameter("between 1 and 100 characters", param_hint="--key")
     if workshop_number is not None and workshop_number not in {w.number for w in event.workshops}:
         raise click.BadParameter(f"{event.slug} has no workshop {workshop_number}")
     queued = send_reminder_mailing(db.session, event, workshop_number, mailing_key)
     click.echo(f"{queued} reminders queued; the mail job sends them.")
+
+
+registrations_cli = AppGroup("registrations", help="The participants of the current event.")
+
+
+def _current_event_or_fail():
+    event = find_current_event()
+    if event is None:
+        raise click.ClickException("no event is loaded (flask --app wsgi event load PATH)")
+    return event
+
+
+@registrations_cli.command("list")
+def registrations_list_command() -> None:
+    """Everyone registered, workshop by workshop: seats, waiting list, lunch and dietary needs."""
+    event = _current_event_or_fail()
+    by_workshop: dict[int, list[Registration]] = {}
+    for registration in live_registrations(db.session, event):
+        by_workshop.setdefault(registration.workshop_id, []).append(registration)
+    for workshop in sorted(event.workshops, key=lambda w: w.number):
+        people = by_workshop.get(workshop.id, [])
+        waiting = [r for r in people if r.status is RegistrationStatus.WAITLISTED]
+        click.echo(
+            f"Workshop {workshop.number}: {workshop.title} · {workshop.seats_taken} of "
+            f"{workshop.capacity} seats taken, {len(waiting)} waiting"
+        )
+        for registration in people:
+            if registration.status is RegistrationStatus.CONFIRMED:
+                place = "seat"
+            else:
+                place = f"waiting #{waiting.index(registration) + 1}"
+            details = [f"  {place:<11} {registration.full_name} <{registration.email}>"]
+            if event.lunch_offered:
+                details.append("lunch" if registration.lunch else "no lunch")
+            if registration.dietary:
+                details.append(f"diet: {registration.dietary}")
+            click.echo(" · ".join(details))
+    seated = [
+        r for rs in by_workshop.values() for r in rs if r.status is RegistrationStatus.CONFIRMED
+    ]
+    summary = f"{len(seated)} seated"
+    if event.lunch_offered:
+        summary += f", {sum(r.lunch for r in seated)} for lunch"
+    click.echo(summary + f", {sum(bool(r.dietary) for r in seated)} with dietary needs.")
+
+
+@registrations_cli.command("cancel")
+@click.argument("email")
+def registrations_cancel_command(email: str) -> None:
+    """Cancel the registration of EMAIL (a participant who wrote that they cannot come): the
+    seat goes to the first person waiting, and both are told by e-mail."""
+    event = _current_event_or_fail()
+    registration = find_live_registration(db.session, event, email)
+    if registration is None:
+        raise click.ClickException(f"no registration for {email.strip()} at {event.slug}")
+    promoted = cancel_registration(db.session, registration)
+    click.echo(
+        f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}. "
+        f"{promoted} waiting participant(s) got the seat. The mail job tells them."
+    )
 
 
 privacy_cli = AppGroup("privacy", help="Personal data.")
@@ -174,5 +234,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(event_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(reminders_cli)
+    app.cli.add_command(registrations_cli)
     app.cli.add_command(privacy_cli)
     app.cli.add_command(dev_command)

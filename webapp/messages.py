@@ -20,6 +20,7 @@ SUBJECTS = {
     "promoted": lambda event: gettext("Une place pour vous : %(title)s", title=event.title),
     "management-link": lambda event: gettext("Votre inscription : %(title)s", title=event.title),
     "reminder": lambda event: gettext("Rappel : %(title)s", title=event.title),
+    "cancelled": lambda event: gettext("Inscription annulée : %(title)s", title=event.title),
 }
 
 

@@ -1,4 +1,5 @@
-"""Registrations: the window, seat allocation, the waiting list and duplicate addresses.
+"""Registrations: the window, seat allocation, the waiting list, duplicate addresses and
+cancellation.
 
 Plain functions over a SQLAlchemy session; they know nothing of HTTP.
 """
@@ -197,12 +198,85 @@ def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
         promoted += 1
 
 
+class NothingToCancelError(Exception):
+    """Raised when the registration is already cancelled."""
+
+
+def cancel_registration(
+    session: Session, registration: Registration, now: datetime | None = None
+) -> int:
+    """Cancels the registration and commits: its seat goes to the first person waiting (told by
+    e-mail) while the event is still to come, its messages not yet sent are withdrawn, and the
+    participant gets a cancellation e-mail. Returns how many were promoted."""
+    now = now or utcnow()
+    was_confirmed = False
+    # One conditional UPDATE per status: a concurrent cancel or promotion cannot free a seat
+    # twice, nor miss one.
+    for status in (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED):
+        changed = session.execute(
+            update(Registration)
+            .where(Registration.id == registration.id, Registration.status == status)
+            .values(status=RegistrationStatus.CANCELLED, cancelled_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            was_confirmed = status is RegistrationStatus.CONFIRMED
+            break
+    else:
+        session.rollback()
+        raise NothingToCancelError
+    session.refresh(registration)
+    # A reminder or a confirmation still queued would now say something false.
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.registration_id == registration.id,
+            OutboxMessage.state == OutboxState.QUEUED,
+        )
+    )
+    promoted = 0
+    if was_confirmed:
+        session.execute(
+            update(Workshop)
+            .where(Workshop.id == registration.workshop_id)
+            .values(seats_taken=Workshop.seats_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+        if now < registration.event.starts_at:
+            promoted = promote_from_waiting_list(session, registration.workshop)
+    outbox.queue_registration_message(
+        session, "cancelled", registration, dedupe_key=f"cancelled:{registration.id}"
+    )
+    session.commit()
+    return promoted
+
+
 def find_live_registration(session: Session, event: Event, email: str) -> Registration | None:
     return session.scalar(
         select(Registration).where(
             Registration.event_id == event.id,
             Registration.email_normalised == normalise_email(email),
             Registration.status != RegistrationStatus.CANCELLED,
+        )
+    )
+
+
+def live_registrations(session: Session, event: Event) -> list[Registration]:
+    """Every registration not cancelled: by workshop, the seated first (by name), then the
+    waiting list in its order."""
+    return list(
+        session.scalars(
+            select(Registration)
+            .join(Workshop)
+            .where(
+                Registration.event_id == event.id,
+                Registration.status != RegistrationStatus.CANCELLED,
+            )
+            .order_by(
+                Workshop.number,
+                Registration.status != RegistrationStatus.CONFIRMED,
+                Registration.waitlisted_at,
+                Registration.id,
+            )
         )
     )
 

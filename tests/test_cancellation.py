@@ -1,0 +1,147 @@
+"""An organiser cancels the registration of a participant who wrote that they cannot come."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import time_machine
+from conftest import count, readable, registration_form
+from sqlalchemy import select
+
+from webapp.database import utcnow
+
+STATUS = "SELECT status FROM registration WHERE email = :email"
+QUEUED = "SELECT count(*) FROM outbox_message WHERE recipient = :email AND kind = :kind"
+
+
+def register(client, email: str, workshop: str = "3", **changes) -> None:
+    response = client.post(
+        "/inscription", data=registration_form(email=email, workshop=workshop, **changes)
+    )
+    assert response.status_code == 303, readable(response)
+
+
+def cancel(runner, email: str):
+    return runner.invoke(args=["registrations", "cancel", email])
+
+
+def test_a_cancelled_seat_goes_to_the_first_person_waiting(app, client, runner, event):
+    for email in ("seated@example.org", "first@example.org", "second@example.org"):
+        register(client, email)  # workshop 3 has one seat
+
+    result = cancel(runner, "  Seated@Example.org ")
+
+    assert result.exit_code == 0, result.output
+    assert "1 waiting participant(s) got the seat" in result.output
+    assert count(app, STATUS, email="seated@example.org") == "cancelled"
+    assert count(app, STATUS, email="first@example.org") == "confirmed"
+    assert count(app, STATUS, email="second@example.org") == "waitlisted"
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
+    assert count(app, QUEUED, email="seated@example.org", kind="cancelled") == 1
+    assert count(app, QUEUED, email="first@example.org", kind="promoted") == 1
+    places = readable(client.get("/places"))
+    assert "liste d'attente (1 personne)" in places
+
+
+def test_the_participant_gets_only_the_cancellation_not_the_stale_confirmation(
+    smtp, app, client, runner, event
+):
+    register(client, "awa@example.org", workshop="1")
+    assert cancel(runner, "awa@example.org").exit_code == 0
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+
+    [message] = smtp.messages
+    assert message["Subject"] == "Inscription annulée : Colloque sur les communs urbains"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Votre inscription à « Colloque sur les communs urbains » est annulée." in text
+    assert "Statut : Annulée" in text
+    assert not list(message.iter_attachments())
+
+
+def test_leaving_the_waiting_list_moves_the_others_up_and_frees_no_seat(app, client, runner, event):
+    for email in ("seated@example.org", "first@example.org", "second@example.org"):
+        register(client, email)
+
+    assert cancel(runner, "first@example.org").exit_code == 0
+
+    assert count(app, STATUS, email="seated@example.org") == "confirmed"
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
+    listing = runner.invoke(args=["registrations", "list"]).output
+    assert "waiting #1  Awa Diallo <second@example.org>" in listing
+    assert "first@example.org" not in listing
+
+
+def test_cancelling_twice_says_there_is_nothing_left_and_the_address_can_register_again(
+    app, client, runner, event
+):
+    register(client, "awa@example.org", workshop="2")
+    assert cancel(runner, "awa@example.org").exit_code == 0
+
+    again = cancel(runner, "awa@example.org")
+    assert again.exit_code != 0
+    assert "no registration for awa@example.org" in again.output
+
+    register(client, "awa@example.org", workshop="2")
+    assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 1
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 2") == 1
+
+
+def test_once_the_event_has_started_a_freed_seat_promotes_nobody(app, client, runner, event):
+    register(client, "seated@example.org")
+    register(client, "waiting@example.org")
+    with time_machine.travel(utcnow() + timedelta(days=20, hours=12)):
+        assert cancel(runner, "seated@example.org").exit_code == 0
+    assert count(app, STATUS, email="waiting@example.org") == "waitlisted"
+    assert count(app, QUEUED, email="waiting@example.org", kind="promoted") == 0
+
+
+def test_the_list_shows_seats_waiting_list_lunch_and_dietary_needs(app, client, runner, event):
+    register(client, "seated@example.org", dietary="Sans gluten")
+    register(client, "waiting@example.org", lunch="no")
+    register(client, "other@example.org", workshop="1", lunch="no")
+
+    result = runner.invoke(args=["registrations", "list"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Workshop 1: Jardins partagés · 1 of 5 seats taken, 0 waiting" in lines
+    assert "Workshop 3: Monnaies locales · 1 of 1 seats taken, 1 waiting" in lines
+    assert "  seat        Awa Diallo <seated@example.org> · lunch · diet: Sans gluten" in lines
+    assert "  waiting #1  Awa Diallo <waiting@example.org> · no lunch" in lines
+    assert lines[-1] == "2 seated, 1 for lunch, 1 with dietary needs."
+
+
+def test_the_same_registration_cancelled_at_once_by_eight_organisers_frees_one_seat(
+    app, client, event
+):
+    from webapp.extensions import db
+    from webapp.models import Registration
+    from webapp.registration import NothingToCancelError, cancel_registration
+
+    for email in ("seated@example.org", "first@example.org", "second@example.org"):
+        register(client, email)
+    start = threading.Barrier(8)
+
+    def cancel_in_own_session() -> str:
+        with app.app_context():
+            registration = db.session.scalar(
+                select(Registration).where(Registration.email == "seated@example.org")
+            )
+            db.session.rollback()  # ends the read: SQLite's BEGIN IMMEDIATE would hold the lock
+            start.wait()
+            try:
+                cancel_registration(db.session, registration)
+            except NothingToCancelError:
+                return "nothing"
+            finally:
+                db.session.remove()
+            return "cancelled"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda _: cancel_in_own_session(), range(8)))
+
+    assert sorted(outcomes) == ["cancelled"] + ["nothing"] * 7
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
+    assert count(app, STATUS, email="first@example.org") == "confirmed"
+    assert count(app, STATUS, email="second@example.org") == "waitlisted"
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'cancelled'") == 1
