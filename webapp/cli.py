@@ -167,7 +167,7 @@ def registrations_list_command() -> None:
             if event.lunch_offered:
                 details.append("lunch" if registration.lunch else "no lunch")
             if registration.dietary:
-                details.append(f"diet: {registration.dietary}")
+                details.append(f"diet: {' '.join(registration.dietary.split())}")  # one line
             click.echo(" · ".join(details))
     seated = [
         r for rs in by_workshop.values() for r in rs if r.status is RegistrationStatus.CONFIRMED
