@@ -1,17 +1,26 @@
 """An organiser cancels the registration of a participant who wrote that they cannot come."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 import time_machine
 from conftest import count, readable, registration_form
 from sqlalchemy import select
 
 from webapp.database import utcnow
+from webapp.extensions import db
+from webapp.models import Registration, Workshop
+from webapp.registration import (
+    NothingToCancelError,
+    cancel_registration,
+    promote_from_waiting_list,
+)
 
 STATUS = "SELECT status FROM registration WHERE email = :email"
-QUEUED = "SELECT count(*) FROM outbox_message WHERE recipient = :email AND kind = :kind"
+MAILS = "SELECT count(*) FROM outbox_message WHERE recipient = :email AND kind = :kind"
 
 
 def register(client, email: str, workshop: str = "3", **changes) -> None:
@@ -37,8 +46,8 @@ def test_a_cancelled_seat_goes_to_the_first_person_waiting(app, client, runner, 
     assert count(app, STATUS, email="first@example.org") == "confirmed"
     assert count(app, STATUS, email="second@example.org") == "waitlisted"
     assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
-    assert count(app, QUEUED, email="seated@example.org", kind="cancelled") == 1
-    assert count(app, QUEUED, email="first@example.org", kind="promoted") == 1
+    assert count(app, MAILS, email="seated@example.org", kind="cancelled") == 1
+    assert count(app, MAILS, email="first@example.org", kind="promoted") == 1
     places = readable(client.get("/places"))
     assert "liste d'attente (1 personne)" in places
 
@@ -80,6 +89,10 @@ def test_cancelling_twice_says_there_is_nothing_left_and_the_address_can_registe
     again = cancel(runner, "awa@example.org")
     assert again.exit_code != 0
     assert "no registration for awa@example.org" in again.output
+    with app.app_context():
+        cancelled = db.session.scalar(select(Registration))
+        with pytest.raises(NothingToCancelError):
+            cancel_registration(db.session, cancelled)
 
     register(client, "awa@example.org", workshop="2")
     assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 1
@@ -92,7 +105,8 @@ def test_once_the_event_has_started_a_freed_seat_promotes_nobody(app, client, ru
     with time_machine.travel(utcnow() + timedelta(days=20, hours=12)):
         assert cancel(runner, "seated@example.org").exit_code == 0
     assert count(app, STATUS, email="waiting@example.org") == "waitlisted"
-    assert count(app, QUEUED, email="waiting@example.org", kind="promoted") == 0
+    assert count(app, MAILS, email="waiting@example.org", kind="promoted") == 0
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 0
 
 
 def test_the_list_shows_seats_waiting_list_lunch_and_dietary_needs(app, client, runner, event):
@@ -114,10 +128,6 @@ def test_the_list_shows_seats_waiting_list_lunch_and_dietary_needs(app, client, 
 def test_the_same_registration_cancelled_at_once_by_eight_organisers_frees_one_seat(
     app, client, event
 ):
-    from webapp.extensions import db
-    from webapp.models import Registration
-    from webapp.registration import NothingToCancelError, cancel_registration
-
     for email in ("seated@example.org", "first@example.org", "second@example.org"):
         register(client, email)
     start = threading.Barrier(8)
@@ -145,3 +155,64 @@ def test_the_same_registration_cancelled_at_once_by_eight_organisers_frees_one_s
     assert count(app, STATUS, email="first@example.org") == "confirmed"
     assert count(app, STATUS, email="second@example.org") == "waitlisted"
     assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'cancelled'") == 1
+
+
+def test_someone_promoted_while_being_cancelled_is_still_cancelled(app, client, event):
+    """A promotion holds the waiting person's row when the organiser cancels them: the cancel
+    waits for it and frees the seat they had just been given."""
+    for email in ("seated@example.org", "first@example.org", "second@example.org"):
+        register(client, email)
+    promoting = threading.Event()
+
+    def promote_slowly() -> None:
+        with app.app_context():
+            seated = db.session.scalar(
+                select(Registration).where(Registration.email == "seated@example.org")
+            )
+            seated.status = "cancelled"
+            workshop = db.session.scalar(select(Workshop).where(Workshop.number == 3))
+            workshop.seats_taken -= 1
+            db.session.flush()
+            promote_from_waiting_list(db.session, workshop)
+            promoting.set()
+            time.sleep(1)
+            db.session.commit()
+            db.session.remove()
+
+    promoter = threading.Thread(target=promote_slowly)
+    promoter.start()
+    assert promoting.wait(timeout=30)
+    with app.app_context():
+        first = db.session.scalar(
+            select(Registration).where(Registration.email == "first@example.org")
+        )
+        cancel_registration(db.session, first)  # waits for the promotion to commit
+    promoter.join(timeout=30)
+
+    assert count(app, STATUS, email="first@example.org") == "cancelled"
+    assert count(app, STATUS, email="second@example.org") == "confirmed"
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
+
+
+def test_a_mail_a_crashed_worker_left_behind_is_withdrawn_once_the_registration_is_cancelled(
+    smtp, app, client, runner, event
+):
+    register(client, "awa@example.org", workshop="1")
+    with app.app_context():
+        # A worker claimed the confirmation and died: its lease has run out.
+        db.session.execute(
+            db.text(
+                "UPDATE outbox_message SET state = 'sending', lease_until = :past, "
+                "lease_token = 'dead'"
+            ),
+            {"past": utcnow() - timedelta(minutes=1)},
+        )
+        db.session.commit()
+    assert cancel(runner, "awa@example.org").exit_code == 0
+
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+
+    assert [m["Subject"] for m in smtp.messages] == [
+        "Inscription annulée : Colloque sur les communs urbains"
+    ]
+    assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'confirmation'") == 0

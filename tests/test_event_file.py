@@ -123,6 +123,9 @@ def test_bad_files_get_clear_messages(app, runner, tmp_path):
     cases.append(
         (write(tmp_path, event_data(event__language="français"), "j.toml"), "language: a language")
     )
+    cases.append(
+        (write(tmp_path, event_data(event__language="fr\n"), "k.toml"), "language: a language")
+    )
     duplicate = event_data()
     duplicate["workshops"][1]["number"] = 1
     cases.append((write(tmp_path, duplicate, "e.toml"), "workshop 1 appears twice"))

@@ -23,7 +23,12 @@ from .mail_job import run_once, run_worker, start_scheduler
 from .mail_sink import start_mail_sink
 from .models import Registration, RegistrationStatus
 from .privacy import purge_expired_registrations
-from .registration import cancel_registration, find_live_registration, live_registrations
+from .registration import (
+    NothingToCancelError,
+    cancel_registration,
+    find_live_registration,
+    live_registrations,
+)
 from .reminders import send_reminder_mailing
 
 event_cli = AppGroup("event", help="Load and inspect events.")
@@ -187,7 +192,10 @@ def registrations_cancel_command(email: str) -> None:
     registration = find_live_registration(db.session, event, email)
     if registration is None:
         raise click.ClickException(f"no registration for {email.strip()} at {event.slug}")
-    promoted = cancel_registration(db.session, registration)
+    try:
+        promoted = cancel_registration(db.session, registration)
+    except NothingToCancelError as error:
+        raise click.ClickException(f"{email.strip()} was cancelled meanwhile") from error
     click.echo(
         f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}. "
         f"{promoted} waiting participant(s) got the seat. The mail job tells them."

@@ -66,12 +66,12 @@ def _text(table: dict, key: str, where: str, max_length: int | None = None, requ
     return value
 
 
-LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
 def _language(info: dict) -> str:
     language = _text(info, "language", "[event]", 16) or "fr"
-    if not LANGUAGE_TAG.match(language):
+    if not LANGUAGE_TAG.fullmatch(language):
         raise EventFileError(
             f"[event] language: a language tag such as fr or nl-BE, got {language!r}"
         )

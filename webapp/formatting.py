@@ -2,7 +2,9 @@
 
 from datetime import date, datetime, time
 
-from flask_babel import format_date, format_time, get_locale
+from flask_babel import format_date, format_time, get_locale, gettext
+
+from .models import Registration, RegistrationStatus
 
 LOCALES = {"fr": "fr_BE", "en": "en_GB"}
 
@@ -28,6 +30,18 @@ def long_date(day: date | datetime) -> str:
     return format_date(day, "full")
 
 
+def registration_status(registration: Registration, waitlist_position: int | None = None) -> str:
+    """A plain string, so that HTML pages escape it and text e-mails keep it as it is."""
+    if registration.status is RegistrationStatus.CONFIRMED:
+        return gettext("Confirmée")
+    if registration.status is RegistrationStatus.WAITLISTED and waitlist_position:
+        return gettext("Liste d'attente, position %(position)s", position=waitlist_position)
+    if registration.status is RegistrationStatus.WAITLISTED:
+        return gettext("Liste d'attente")
+    return gettext("Annulée")
+
+
 def register_filters(app) -> None:
     app.add_template_filter(clock)
     app.add_template_filter(long_date)
+    app.jinja_env.globals["registration_status"] = registration_status

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_mail import BadHeaderError, Connection, Message
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .database import utcnow
-from .models import OutboxMessage, OutboxState
+from .models import OutboxMessage, OutboxState, Registration, RegistrationStatus
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,27 @@ class Batch:
         )
 
 
+def _withdraw_messages_of_cancelled_registrations(session: Session, now: datetime) -> None:
+    """A message back in the queue after its registration was cancelled (a retry, a stopped or
+    crashed worker, a reminder queued at that very moment) would now say something false; only
+    the cancellation notice itself still goes."""
+    cancelled = select(Registration.id).where(Registration.status == RegistrationStatus.CANCELLED)
+    session.execute(
+        delete(OutboxMessage)
+        .where(
+            due_condition(now),
+            OutboxMessage.kind != "cancelled",
+            OutboxMessage.registration_id.in_(cancelled),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 def claim_due_messages(session: Session, now: datetime, limit: int) -> Batch:
     """Leases up to `limit` due messages to this worker. On PostgreSQL concurrent workers skip
     each other's rows (FOR UPDATE SKIP LOCKED); SQLite serialises the claim (BEGIN IMMEDIATE)."""
     batch = Batch(token=uuid.uuid4().hex, lease_until=now + _lease_length(), pending=[])
+    _withdraw_messages_of_cancelled_registrations(session, now)
     query = (
         select(OutboxMessage)
         .where(due_condition(now))

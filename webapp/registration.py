@@ -199,7 +199,7 @@ def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
 
 
 class NothingToCancelError(Exception):
-    """Raised when the registration is already cancelled."""
+    """Raised when the registration is already cancelled (or gone)."""
 
 
 def cancel_registration(
@@ -209,22 +209,20 @@ def cancel_registration(
     e-mail) while the event is still to come, its messages not yet sent are withdrawn, and the
     participant gets a cancellation e-mail. Returns how many were promoted."""
     now = now or utcnow()
-    was_confirmed = False
-    # One conditional UPDATE per status: a concurrent cancel or promotion cannot free a seat
-    # twice, nor miss one.
-    for status in (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED):
-        changed = session.execute(
-            update(Registration)
-            .where(Registration.id == registration.id, Registration.status == status)
-            .values(status=RegistrationStatus.CANCELLED, cancelled_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if changed:
-            was_confirmed = status is RegistrationStatus.CONFIRMED
-            break
-    else:
+    # The row lock makes a concurrent cancel or promotion of this person wait, then we read the
+    # status it left: a seat is freed once, and someone promoted meanwhile is still cancelled.
+    status = session.scalar(
+        select(Registration.status).where(Registration.id == registration.id).with_for_update()
+    )
+    if status is None or status is RegistrationStatus.CANCELLED:
         session.rollback()
         raise NothingToCancelError
+    session.execute(
+        update(Registration)
+        .where(Registration.id == registration.id)
+        .values(status=RegistrationStatus.CANCELLED, cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(registration)
     # A reminder or a confirmation still queued would now say something false.
     session.execute(
@@ -234,7 +232,7 @@ def cancel_registration(
         )
     )
     promoted = 0
-    if was_confirmed:
+    if status is RegistrationStatus.CONFIRMED:
         session.execute(
             update(Workshop)
             .where(Workshop.id == registration.workshop_id)
@@ -261,8 +259,8 @@ def find_live_registration(session: Session, event: Event, email: str) -> Regist
 
 
 def live_registrations(session: Session, event: Event) -> list[Registration]:
-    """Every registration not cancelled: by workshop, the seated first (by name), then the
-    waiting list in its order."""
+    """Every registration not cancelled: by workshop, the seated first (in the order they
+    registered), then the waiting list in its order."""
     return list(
         session.scalars(
             select(Registration)
