@@ -196,10 +196,10 @@ def registrations_cancel_command(email: str) -> None:
         promoted = cancel_registration(db.session, registration)
     except NothingToCancelError as error:
         raise click.ClickException(f"{email.strip()} was cancelled meanwhile") from error
-    click.echo(
-        f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}. "
-        f"{promoted} waiting participant(s) got the seat. The mail job tells them."
-    )
+    click.echo(f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}.")
+    if promoted:
+        click.echo(f"{promoted} waiting participant(s) got the seat.")
+    click.echo("The mail job tells them.")
 
 
 privacy_cli = AppGroup("privacy", help="Personal data.")
