@@ -115,6 +115,12 @@ def client(app):
 
 
 @pytest.fixture
+def csrf_on(config_overrides):
+    """Forms need their CSRF token, as in production (tests turn it off by default)."""
+    config_overrides["WTF_CSRF_ENABLED"] = True
+
+
+@pytest.fixture
 def runner(app):
     return app.test_cli_runner()
 

@@ -298,3 +298,29 @@ def test_on_a_360_pixel_wide_phone_the_page_does_not_scroll_sideways(site, visit
     submit(page)
     expect(page.locator("#registration")).to_contain_text(long_address)
     assert_no_sideways_scroll(page)
+
+
+def test_on_a_phone_a_participant_cancels_from_the_link_in_their_mail(site, app, visitor):
+    person = visitor(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = person.open("/")
+    fill_registration(page, email="cannot.come@example.org", workshop="Monnaies locales")
+    page.locator("#consent").check()
+    submit(page)
+    expect(page.locator("#registration")).to_contain_text("Votre inscription est confirmée")
+    token = count(
+        app,
+        "SELECT manage_token FROM registration WHERE email = :email",
+        email="cannot.come@example.org",
+    )
+
+    page.goto(f"/inscription/{token}")
+    page.get_by_role("button", name="Annuler mon inscription").click()
+    expect(page.locator(".field-error")).to_contain_text("Cochez la case")
+    person.console_errors.clear()  # Chromium logs the 422 of that answer itself
+    page.get_by_label("Je ne pourrai pas venir : j'annule mon inscription.").check()
+    page.get_by_role("button", name="Annuler mon inscription").click()
+
+    expect(page.locator("main")).to_contain_text("Cette inscription est annulée.")
+    assert_no_sideways_scroll(page)
+    assert_clean(person, page)
+    assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 0

@@ -1,5 +1,6 @@
-"""An organiser cancels the registration of a participant who wrote that they cannot come."""
+"""A participant who cannot come cancels from their own page, or an organiser does it for them."""
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -216,3 +217,83 @@ def test_a_mail_a_crashed_worker_left_behind_is_withdrawn_once_the_registration_
         "Inscription annulée : Colloque sur les communs urbains"
     ]
     assert count(app, "SELECT count(*) FROM outbox_message WHERE kind = 'confirmation'") == 0
+
+
+def manage_link(app, email: str) -> str:
+    with app.app_context():
+        token = db.session.scalar(
+            select(Registration.manage_token).where(Registration.email == email)
+        )
+    return f"/inscription/{token}"
+
+
+def test_a_participant_frees_their_seat_from_their_own_page(app, client, event):
+    register(client, "seated@example.org")
+    register(client, "waiting@example.org")
+    link = manage_link(app, "seated@example.org")
+    page = readable(client.get(link))
+    assert "Vous ne pouvez pas venir ?" in page
+    assert "votre place ira à la première personne en liste d'attente" in page
+
+    unconfirmed = client.post(f"{link}/annulation", data={})
+    assert unconfirmed.status_code == 422
+    assert "Cochez la case pour confirmer l'annulation." in readable(unconfirmed)
+    assert count(app, STATUS, email="seated@example.org") == "confirmed"
+
+    done = client.post(f"{link}/annulation", data={"confirm": "y"})
+    assert done.status_code == 303 and done.headers["Location"].endswith(link)
+    assert done.headers["Cache-Control"] == "private, no-store"
+    page = readable(client.get(link))
+    assert "Annulée" in page and "Cette inscription est annulée." in page
+    assert "Annuler mon inscription" not in page
+    assert count(app, STATUS, email="waiting@example.org") == "confirmed"
+    assert count(app, MAILS, email="seated@example.org", kind="cancelled") == 1
+
+    again = client.post(f"{link}/annulation", data={"confirm": "y"})
+    assert again.status_code == 303
+    assert count(app, MAILS, email="seated@example.org", kind="cancelled") == 1
+
+
+def test_someone_waiting_can_leave_the_list_and_in_english(app, client, event):
+    register(client, "seated@example.org")
+    client.post(
+        "/inscription",
+        data=registration_form(email="waiting@example.org", workshop="3"),
+        headers={"Accept-Language": "en"},
+    )
+    link = manage_link(app, "waiting@example.org")
+    page = readable(client.get(link, headers={"Accept-Language": "fr"}))
+    assert "you will leave the waiting list" in page
+
+    client.post(f"{link}/annulation", data={"confirm": "y"})
+
+    assert count(app, STATUS, email="waiting@example.org") == "cancelled"
+    assert count(app, STATUS, email="seated@example.org") == "confirmed"
+    assert "Cancelled" in readable(client.get(link))
+
+
+def test_once_the_event_has_started_the_page_offers_no_cancellation(app, client, event):
+    register(client, "seated@example.org")
+    link = manage_link(app, "seated@example.org")
+    with time_machine.travel(utcnow() + timedelta(days=20, hours=12)):
+        assert "Annuler mon inscription" not in readable(client.get(link))
+        refused = client.post(f"{link}/annulation", data={"confirm": "y"})
+    assert refused.status_code == 303
+    assert count(app, STATUS, email="seated@example.org") == "confirmed"
+
+
+def test_a_cancellation_without_its_csrf_token_changes_nothing(csrf_on, app, client, event):
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', readable(client.get("/")))
+    register(client, "seated@example.org", csrf_token=token.group(1))
+    link = manage_link(app, "seated@example.org")
+    response = client.post(f"{link}/annulation", data={"confirm": "y"})
+    assert response.status_code == 400
+    assert "Votre session a expiré" in readable(response)
+    assert count(app, STATUS, email="seated@example.org") == "confirmed"
+
+
+def test_an_unknown_link_cannot_cancel_anything(app, client, event):
+    register(client, "seated@example.org")
+    response = client.post("/inscription/not-a-token/annulation", data={"confirm": "y"})
+    assert response.status_code == 404
+    assert count(app, STATUS, email="seated@example.org") == "confirmed"

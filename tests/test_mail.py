@@ -357,7 +357,7 @@ def test_automatic_reminder_goes_once_to_each_confirmed_registration(smtp, app, 
     reminders = [m for m in smtp.messages if m["Subject"].startswith("Rappel")]
     assert sorted(m["To"] for m in reminders) == ["confirmed@example.org", "other@example.org"]
     text = reminders[0].get_body(preferencelist=("plain",)).get_content()
-    assert "pour libérer votre place" in text and "/inscription/" in text
+    assert "Annulez votre inscription avec le lien ci-dessus" in text and "/inscription/" in text
 
 
 def test_registration_after_the_reminder_time_gets_no_reminder(smtp, app, client, event):

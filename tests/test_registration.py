@@ -281,11 +281,6 @@ def test_confirmation_page_without_its_registration_stays_neutral(app, client, e
     assert "Vérifiez votre boîte mail" in readable(response)
 
 
-@pytest.fixture
-def csrf_on(config_overrides):
-    config_overrides["WTF_CSRF_ENABLED"] = True
-
-
 def test_expired_session_gives_the_form_back_with_one_clear_message(csrf_on, app, client, event):
     response = client.post("/inscription", data=registration_form(csrf_token="stale"), headers=HTMX)
     assert response.status_code == 422

@@ -47,6 +47,13 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+class CancellationForm(FlaskForm):
+    confirm = BooleanField(
+        _l("Je ne pourrai pas venir : j'annule mon inscription."),
+        validators=[DataRequired(_l("Cochez la case pour confirmer l'annulation."))],
+    )
+
+
 CHOOSE_A_WORKSHOP = _l("Choisissez un atelier.")
 SAY_IF_LUNCH = _l("Dites-nous si vous prenez le lunch.")
 

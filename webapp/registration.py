@@ -198,6 +198,14 @@ def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
         promoted += 1
 
 
+def can_cancel(registration: Registration, now: datetime | None = None) -> bool:
+    """A participant may cancel until the event starts; then a freed seat helps nobody."""
+    return (
+        registration.status is not RegistrationStatus.CANCELLED
+        and (now or utcnow()) < registration.event.starts_at
+    )
+
+
 class NothingToCancelError(Exception):
     """Raised when the registration is already cancelled (or gone)."""
 

@@ -1,4 +1,5 @@
 import hashlib
+from contextlib import suppress
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
@@ -21,7 +22,7 @@ from ..errors import error_page
 from ..events import current_event
 from ..extensions import db, limiter
 from ..formatting import locale_for
-from ..forms import RegistrationForm
+from ..forms import CancellationForm, RegistrationForm
 from ..i18n import chosen_language, current_language
 from . import public
 
@@ -165,21 +166,51 @@ def confirmation():
 def manage(token: str):
     registration = registrations.find_by_token(db.session, token)
     if registration is None:
-        return error_page(
-            404,
-            gettext(
-                "Ce lien vers une inscription n'est pas valable. Vérifiez qu'il est complet "
-                "(copiez-le entièrement depuis l'e-mail)."
-            ),
-        )
+        return _unknown_registration_link()
+    return _render_manage_page(registration)
+
+
+def _unknown_registration_link():
+    return error_page(
+        404,
+        gettext(
+            "Ce lien vers une inscription n'est pas valable. Vérifiez qu'il est complet "
+            "(copiez-le entièrement depuis l'e-mail)."
+        ),
+    )
+
+
+def _render_manage_page(registration, cancellation_form=None, status=200):
     # Opened from the e-mail, the page speaks the language the person registered in.
     with force_locale(locale_for(chosen_language() or registration.language)):
-        return render_template(
+        if cancellation_form is None and registrations.can_cancel(registration):
+            cancellation_form = CancellationForm()
+        page = render_template(
             "manage.html",
             event=registration.event,
             registration=registration,
             waitlist_position=registrations.waitlist_position(db.session, registration),
+            cancellation_form=cancellation_form,
         )
+    return page, status
+
+
+@public.post("/inscription/<token>/annulation")
+def cancel(token: str):
+    """The participant frees their seat (or leaves the waiting list) from their own page."""
+    registration = registrations.find_by_token(db.session, token)
+    if registration is None:
+        return _unknown_registration_link()
+    if not registrations.can_cancel(registration):
+        return redirect(url_for("public.manage", token=token), code=303)
+    with force_locale(locale_for(chosen_language() or registration.language)):
+        form = CancellationForm()
+        if not form.validate_on_submit():
+            return _render_manage_page(registration, form, status=422)
+    # Cancelled a moment ago (a second tap): the page says it is.
+    with suppress(registrations.NothingToCancelError):
+        registrations.cancel_registration(db.session, registration)
+    return redirect(url_for("public.manage", token=token), code=303)
 
 
 @public.get("/confidentialite")
