@@ -103,7 +103,7 @@ def test_cancelling_twice_says_there_is_nothing_left_and_the_address_can_registe
 def test_once_the_event_has_started_a_freed_seat_promotes_nobody(app, client, runner, event):
     register(client, "seated@example.org")
     register(client, "waiting@example.org")
-    with time_machine.travel(utcnow() + timedelta(days=20, hours=12)):
+    with time_machine.travel(event_start(app) + timedelta(hours=1)):
         assert cancel(runner, "seated@example.org").exit_code == 0
     assert count(app, STATUS, email="waiting@example.org") == "waitlisted"
     assert count(app, MAILS, email="waiting@example.org", kind="promoted") == 0
@@ -233,7 +233,7 @@ def test_a_participant_frees_their_seat_from_their_own_page(app, client, event):
     link = manage_link(app, "seated@example.org")
     page = readable(client.get(link))
     assert "Vous ne pouvez pas venir ?" in page
-    assert "votre place ira à la première personne en liste d'attente" in page
+    assert "si quelqu'un attend sur la liste d'attente, elle lui revient" in page
 
     unconfirmed = client.post(f"{link}/annulation", data={})
     assert unconfirmed.status_code == 422
@@ -272,28 +272,89 @@ def test_someone_waiting_can_leave_the_list_and_in_english(app, client, event):
     assert "Cancelled" in readable(client.get(link))
 
 
+def event_start(app):
+    with app.app_context():
+        return db.session.scalar(select(Registration)).event.starts_at
+
+
 def test_once_the_event_has_started_the_page_offers_no_cancellation(app, client, event):
     register(client, "seated@example.org")
     link = manage_link(app, "seated@example.org")
-    with time_machine.travel(utcnow() + timedelta(days=20, hours=12)):
+    with time_machine.travel(event_start(app) + timedelta(hours=1)):
         assert "Annuler mon inscription" not in readable(client.get(link))
         refused = client.post(f"{link}/annulation", data={"confirm": "y"})
     assert refused.status_code == 303
     assert count(app, STATUS, email="seated@example.org") == "confirmed"
 
 
-def test_a_cancellation_without_its_csrf_token_changes_nothing(csrf_on, app, client, event):
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', readable(client.get("/")))
-    register(client, "seated@example.org", csrf_token=token.group(1))
+def csrf_token_of(page: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def test_an_expired_session_gives_the_page_back_in_the_participant_language(
+    csrf_on, app, client, event
+):
+    client.post(
+        "/inscription",
+        data=registration_form(
+            email="seated@example.org", csrf_token=csrf_token_of(readable(client.get("/")))
+        ),
+        headers={"Accept-Language": "en"},
+    )
     link = manage_link(app, "seated@example.org")
-    response = client.post(f"{link}/annulation", data={"confirm": "y"})
+    response = client.post(
+        f"{link}/annulation", data={"confirm": "y"}, headers={"Accept-Language": "fr"}
+    )
     assert response.status_code == 400
-    assert "Votre session a expiré" in readable(response)
+    page = readable(response)
+    assert "Your session has expired" in page and "Cancel my registration" in page
     assert count(app, STATUS, email="seated@example.org") == "confirmed"
+
+
+def test_over_https_the_browser_cancels_with_the_origin_it_is_allowed_to_send(csrf_on, app, event):
+    """Flask-WTF refuses an HTTPS post without a Referer; the page's policy must allow its
+    origin, and never the token."""
+    client = app.test_client()
+    https = {"base_url": "https://atelier.test"}
+    client.post(
+        "/inscription",
+        data=registration_form(
+            email="seated@example.org", csrf_token=csrf_token_of(readable(client.get("/", **https)))
+        ),
+        headers={"Referer": "https://atelier.test/"},
+        **https,
+    )
+    link = manage_link(app, "seated@example.org")
+    page = client.get(link, **https)
+    assert page.headers["Referrer-Policy"] == "strict-origin"
+    response = client.post(
+        f"{link}/annulation",
+        data={"confirm": "y", "csrf_token": csrf_token_of(readable(page))},
+        headers={"Referer": "https://atelier.test/"},  # what strict-origin lets the browser send
+        **https,
+    )
+    assert response.status_code == 303, readable(response)
+    assert count(app, STATUS, email="seated@example.org") == "cancelled"
+
+
+def test_a_second_tap_arriving_while_the_first_cancels_is_harmless(app, client, event, monkeypatch):
+    import webapp.registration
+
+    register(client, "seated@example.org")
+    link = manage_link(app, "seated@example.org")
+    client.post(f"{link}/annulation", data={"confirm": "y"})
+    # The second request checked before the first had committed.
+    monkeypatch.setattr(webapp.registration, "can_cancel", lambda registration: True)
+    again = client.post(f"{link}/annulation", data={"confirm": "y"})
+    assert again.status_code == 303
+    assert count(app, MAILS, email="seated@example.org", kind="cancelled") == 1
 
 
 def test_an_unknown_link_cannot_cancel_anything(app, client, event):
     register(client, "seated@example.org")
     response = client.post("/inscription/not-a-token/annulation", data={"confirm": "y"})
     assert response.status_code == 404
+    for odd in ("%00", "a%00" + "b" * 41, "x" * 5000):
+        assert client.get(f"/inscription/{odd}").status_code == 404
+        assert client.post(f"/inscription/{odd}/annulation").status_code == 404
     assert count(app, STATUS, email="seated@example.org") == "confirmed"

@@ -7,6 +7,7 @@ Plain functions over a SQLAlchemy session; they know nothing of HTTP.
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -287,7 +288,13 @@ def live_registrations(session: Session, event: Event) -> list[Registration]:
     )
 
 
+# What secrets.token_urlsafe(32) makes; anything else (a NUL byte, say) never reaches the database.
+MANAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 def find_by_token(session: Session, token: str) -> Registration | None:
+    if not MANAGE_TOKEN.fullmatch(token):
+        return None
     return session.scalar(select(Registration).where(Registration.manage_token == token))
 
 

@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         if request.endpoint in ("public.manage", "public.cancel"):
             # The URL itself is the participant's key.
             response.headers["Cache-Control"] = "private, no-store"
-            response.headers["Referrer-Policy"] = "no-referrer"
+            # The origin only: Flask-WTF wants a Referer on HTTPS posts, the token stays out.
+            response.headers["Referrer-Policy"] = "strict-origin"
             response.headers["X-Robots-Tag"] = "noindex"
         return response

@@ -10,7 +10,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 from sqlalchemy import text
@@ -185,12 +185,15 @@ def _render_manage_page(registration, cancellation_form=None, status=200):
     with force_locale(locale_for(chosen_language() or registration.language)):
         if cancellation_form is None and registrations.can_cancel(registration):
             cancellation_form = CancellationForm()
+        event = registration.event
         page = render_template(
             "manage.html",
-            event=registration.event,
+            event=event,
             registration=registration,
             waitlist_position=registrations.waitlist_position(db.session, registration),
             cancellation_form=cancellation_form,
+            registration_open=registrations.registration_window(event)
+            is registrations.RegistrationWindow.OPEN,
         )
     return page, status
 
@@ -266,12 +269,23 @@ def _refuse_registration(message: str, status: int):
     return _render_registration_errors(event, form, status=status)
 
 
+SESSION_EXPIRED = lazy_gettext(
+    "Votre session a expiré. Vérifiez le formulaire et envoyez-le à nouveau."
+)
+
+
 @public.errorhandler(CSRFError)
 def csrf_failed(_error):
-    message = gettext("Votre session a expiré. Vérifiez le formulaire et envoyez-le à nouveau.")
     if request.endpoint == "public.register":
-        return _refuse_registration(message, 422)
-    return error_page(400, message)
+        return _refuse_registration(str(SESSION_EXPIRED), 422)
+    if request.endpoint == "public.cancel":
+        registration = registrations.find_by_token(db.session, request.view_args["token"])
+        if registration is not None:
+            # The page again, with a fresh token, in the participant's language.
+            form = CancellationForm(formdata=None)
+            form.confirm.errors = [SESSION_EXPIRED]
+            return _render_manage_page(registration, form, status=400)
+    return error_page(400, str(SESSION_EXPIRED))
 
 
 @public.errorhandler(429)
