@@ -207,8 +207,17 @@ def registration_form(**changes) -> dict:
 
 
 def readable(response) -> str:
-    """The body as a reader sees it: HTML entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
+    """The body as a reader sees it: HTML entities decoded, a non-breaking space as a space."""
+    return as_read(html.unescape(response.get_data(as_text=True)))
+
+
+def as_read(text: str) -> str:
+    return text.replace("\u00a0", " ")
+
+
+def mail_body(message, part: str = "plain") -> str:
+    """One part of a received e-mail, as its reader sees it."""
+    return as_read(message.get_body(preferencelist=(part,)).get_content())
 
 
 def count(app, sql: str, **params) -> int:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import count, readable, registration_form
+from conftest import count, mail_body, readable, registration_form
 from sqlalchemy import select
 
 from webapp.database import utcnow
@@ -62,7 +62,7 @@ def test_the_participant_gets_only_the_cancellation_not_the_stale_confirmation(
 
     [message] = smtp.messages
     assert message["Subject"] == "Inscription annulée : Colloque sur les communs urbains"
-    text = message.get_body(preferencelist=("plain",)).get_content()
+    text = mail_body(message)
     assert "Votre inscription à « Colloque sur les communs urbains » est annulée." in text
     assert "Statut : Annulée" in text
     assert not list(message.iter_attachments())

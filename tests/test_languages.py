@@ -134,3 +134,13 @@ def test_english_validation_messages(client, event):
     )
     assert response.status_code == 422
     assert "Enter your first name." in readable(response)
+
+
+def test_french_punctuation_keeps_its_space_on_the_same_line(client, event_factory):
+    event_factory(event__title="Colloque : les communs ?")
+    french = client.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Atelier 1\u00a0: Jardins partagés" in french
+    assert "Prendrez-vous le lunch\u00a0?" in french
+    assert "Colloque : les communs ?" in french, "the event's own text stays as written"
+    english = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "\u00a0" not in english

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import time_machine
-from conftest import count, readable, registration_form
+from conftest import count, mail_body, readable, registration_form
 
 from webapp.database import utcnow
 from webapp.extensions import db
@@ -48,8 +48,8 @@ def test_confirmation_reaches_the_participant_with_ics_and_management_link(
     assert message["Subject"] == "Inscription confirmée : Colloque sur les communs urbains"
     assert message["Reply-To"] == "orga@colloque.test"
     assert message["Message-ID"]
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    html = message.get_body(preferencelist=("html",)).get_content()
+    text = mail_body(message)
+    html = mail_body(message, "html")
     assert text.startswith("Bonjour Awa,") and "Bonjour Awa," in html
     assert "Atelier 1 : Jardins partagés" in text
     assert "Maison des associations, Rue de l'Exemple 12, 4000 Liège" in text
@@ -84,10 +84,10 @@ def test_english_registration_gets_english_mail(smtp, app, client, runner, event
     send_due_now(runner)
     [message] = smtp.messages
     assert message["Subject"] == "Registration confirmed: Colloque sur les communs urbains"
-    text = message.get_body(preferencelist=("plain",)).get_content()
+    text = mail_body(message)
     assert "Hello Awa," in text
     assert "Workshop 1: Jardins partagés" in text
-    html = message.get_body(preferencelist=("html",)).get_content()
+    html = mail_body(message, "html")
     assert 'Workshop 1: <span lang="fr">Jardins partagés</span>' in html
 
 
@@ -98,10 +98,10 @@ def test_waitlisted_and_duplicate_addresses_get_their_own_mails(smtp, app, clien
     send_due_now(runner)
     [waitlisted, link] = smtp.handler.to("second@example.org")
     assert waitlisted["Subject"].startswith("Liste d'attente")
-    assert "position 1" in waitlisted.get_body(preferencelist=("plain",)).get_content()
+    assert "position 1" in mail_body(waitlisted)
     assert not list(waitlisted.iter_attachments())
     assert link["Subject"].startswith("Votre inscription")
-    link_text = link.get_body(preferencelist=("plain",)).get_content()
+    link_text = mail_body(link)
     assert "/inscription/" in link_text
     assert "Liste d'attente, position 1" in link_text
 
@@ -356,7 +356,7 @@ def test_automatic_reminder_goes_once_to_each_confirmed_registration(smtp, app, 
             run_once(app)
     reminders = [m for m in smtp.messages if m["Subject"].startswith("Rappel")]
     assert sorted(m["To"] for m in reminders) == ["confirmed@example.org", "other@example.org"]
-    text = reminders[0].get_body(preferencelist=("plain",)).get_content()
+    text = mail_body(reminders[0])
     assert "Annulez votre inscription avec le lien ci-dessus" in text and "/inscription/" in text
 
 

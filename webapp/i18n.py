@@ -1,7 +1,9 @@
 """Which language a visitor reads: their switch (remembered), else their browser, else French."""
 
+import re
+
 from flask import Flask, request, session
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from markupsafe import Markup, escape
 
 from .formatting import locale_for, register_filters
@@ -47,8 +49,24 @@ def select_locale() -> str:
     return locale_for(chosen)
 
 
+# French sets a space before : ; ? ! and inside « »; a non-breaking one keeps the sign from
+# starting a line on a narrow screen.
+FRENCH_SPACE = re.compile(r" (?=[:;?!»])|(?<=«) ")
+
+
+def _spaced(text: str) -> str:
+    return FRENCH_SPACE.sub("\u00a0", text) if current_language() == "fr" else text
+
+
 def init_app(app: Flask) -> None:
     register_filters(app)
+    # Flask-Babel's own callables, with French spacing on the interface's sentences (not on the
+    # values put into them: names, titles and form data stay as they were written).
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda text: _spaced(get_translations().ugettext(text)),
+        ngettext=lambda one, many, n: _spaced(get_translations().ungettext(one, many, n)),
+        newstyle=True,
+    )
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.globals["event_lang"] = event_lang
     app.jinja_env.globals["in_event_language"] = in_event_language
