@@ -108,8 +108,8 @@ class WorkshopAvailability:
         return self.seats_left == 0
 
     def is_filling_up(self, threshold: int) -> bool:
-        """Few seats left, and at least half of them taken: a small workshop nobody has chosen yet
-        is not "almost full"."""
+        """Few seats left, and at least half of the workshop's seats taken: a small workshop
+        nobody has chosen yet is not "almost full"."""
         return (
             not self.is_full
             and self.seats_left <= threshold

@@ -180,9 +180,14 @@ def _unknown_registration_link():
     )
 
 
+def _in_participant_language(registration):
+    """Opened from the e-mail, the participant's page speaks the language they registered in,
+    unless they picked one with the switch."""
+    return force_locale(locale_for(chosen_language() or registration.language))
+
+
 def _render_manage_page(registration, cancellation_form=None, status=200):
-    # Opened from the e-mail, the page speaks the language the person registered in.
-    with force_locale(locale_for(chosen_language() or registration.language)):
+    with _in_participant_language(registration):
         if cancellation_form is None and registrations.can_cancel(registration):
             cancellation_form = CancellationForm()
         event = registration.event
@@ -206,7 +211,7 @@ def cancel(token: str):
         return _unknown_registration_link()
     if not registrations.can_cancel(registration):
         return redirect(url_for("public.manage", token=token), code=303)
-    with force_locale(locale_for(chosen_language() or registration.language)):
+    with _in_participant_language(registration):
         form = CancellationForm()
         if not form.validate_on_submit():
             return _render_manage_page(registration, form, status=422)
