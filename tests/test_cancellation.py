@@ -11,6 +11,7 @@ import time_machine
 from conftest import count, mail_body, readable, registration_form
 from sqlalchemy import select
 
+from webapp.audit import SYSTEM
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import Registration, Workshop
@@ -93,7 +94,7 @@ def test_cancelling_twice_says_there_is_nothing_left_and_the_address_can_registe
     with app.app_context():
         cancelled = db.session.scalar(select(Registration))
         with pytest.raises(NothingToCancelError):
-            cancel_registration(db.session, cancelled)
+            cancel_registration(db.session, cancelled, SYSTEM)
 
     register(client, "awa@example.org", workshop="2")
     assert count(app, "SELECT count(*) FROM registration WHERE status = 'confirmed'") == 1
@@ -141,7 +142,8 @@ def test_the_same_registration_cancelled_at_once_by_eight_organisers_frees_one_s
             db.session.rollback()  # ends the read: SQLite's BEGIN IMMEDIATE would hold the lock
             start.wait()
             try:
-                cancel_registration(db.session, registration)
+                cancel_registration(db.session, registration, SYSTEM)
+                db.session.commit()
             except NothingToCancelError:
                 return "nothing"
             finally:
@@ -187,7 +189,8 @@ def test_someone_promoted_while_being_cancelled_is_still_cancelled(app, client, 
         first = db.session.scalar(
             select(Registration).where(Registration.email == "first@example.org")
         )
-        cancel_registration(db.session, first)  # waits for the promotion to commit
+        cancel_registration(db.session, first, SYSTEM)  # waits for the promotion to commit
+        db.session.commit()
     promoter.join(timeout=30)
 
     assert count(app, STATUS, email="first@example.org") == "cancelled"

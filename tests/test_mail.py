@@ -186,6 +186,7 @@ def _queue_many(app, number: int, event_id: int):
                 language="fr",
             )
             registrations.register(db.session, event, applicant)
+            db.session.commit()
 
 
 def test_two_workers_deliver_each_of_500_messages_exactly_once(smtp, app, event, config_overrides):

@@ -6,6 +6,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from .events import find_current_event
+from .extensions import db
 
 HEADINGS = {
     404: lambda: gettext("Page introuvable"),
@@ -42,6 +43,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error):
+        # Whatever the failed request had changed must not be committed by a later one.
+        db.session.rollback()
         return error_page(
             500, gettext("Une erreur est survenue de notre côté. Réessayez plus tard.")
         )

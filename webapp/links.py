@@ -1,8 +1,10 @@
-"""Absolute links for e-mails, built from PUBLIC_URL rather than from a request."""
+"""Links: absolute ones for e-mails, built from PUBLIC_URL rather than from a request, and
+safe redirect targets."""
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import current_app
+from flask import current_app, url_for
+from werkzeug.exceptions import HTTPException
 
 
 def public_url(endpoint: str, **values) -> str:
@@ -12,3 +14,20 @@ def public_url(endpoint: str, **values) -> str:
 
 def public_host() -> str:
     return urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+
+
+def local_target(target: str, fallback: str | None = None) -> str:
+    """`target` if it is a page of this site, else `fallback` (the programme): a redirect taken
+    from a parameter must never send anyone elsewhere (browsers drop tabs and newlines, so
+    `/\t/evil.example` means `//evil…`)."""
+    fallback = fallback or url_for("public.programme")
+    if not target.isprintable() or "\\" in target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or target.startswith("//"):
+        return fallback
+    try:
+        current_app.url_map.bind("localhost").match(parts.path, method="GET")
+    except HTTPException:
+        return fallback
+    return urlunsplit(("", "", parts.path, parts.query, ""))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .database import utcnow
-from .models import OutboxMessage, OutboxState, Registration, RegistrationStatus
+from .models import MailKind, OutboxMessage, OutboxState, Registration, RegistrationStatus
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _withdraw_messages_of_cancelled_registrations(session: Session, now: datetim
         delete(OutboxMessage)
         .where(
             due_condition(now),
-            OutboxMessage.kind != "cancelled",
+            OutboxMessage.kind != MailKind.CANCELLED,
             OutboxMessage.registration_id.in_(cancelled),
         )
         .execution_options(synchronize_session=False)

@@ -11,16 +11,20 @@ from flask_babel import force_locale, gettext
 
 from .formatting import locale_for
 from .links import public_host, public_url
-from .models import Registration, RegistrationStatus
+from .models import MailKind, Registration, RegistrationStatus
 
 # The kinds of message, each with its subject.
 SUBJECTS = {
-    "confirmation": lambda event: gettext("Inscription confirmée : %(title)s", title=event.title),
-    "waitlisted": lambda event: gettext("Liste d'attente : %(title)s", title=event.title),
-    "promoted": lambda event: gettext("Une place pour vous : %(title)s", title=event.title),
-    "management-link": lambda event: gettext("Votre inscription : %(title)s", title=event.title),
-    "reminder": lambda event: gettext("Rappel : %(title)s", title=event.title),
-    "cancelled": lambda event: gettext("Inscription annulée : %(title)s", title=event.title),
+    MailKind.CONFIRMATION: lambda event: gettext(
+        "Inscription confirmée : %(title)s", title=event.title
+    ),
+    MailKind.WAITLISTED: lambda event: gettext("Liste d'attente : %(title)s", title=event.title),
+    MailKind.PROMOTED: lambda event: gettext("Une place pour vous : %(title)s", title=event.title),
+    MailKind.MANAGEMENT_LINK: lambda event: gettext(
+        "Votre inscription : %(title)s", title=event.title
+    ),
+    MailKind.REMINDER: lambda event: gettext("Rappel : %(title)s", title=event.title),
+    MailKind.CANCELLED: lambda event: gettext("Inscription annulée : %(title)s", title=event.title),
 }
 
 
@@ -33,12 +37,13 @@ class RenderedMessage:
 
 
 def render_registration_message(
-    kind: str, registration: Registration, waitlist_position: int | None = None
+    kind: MailKind, registration: Registration, waitlist_position: int | None = None
 ) -> RenderedMessage:
     event = registration.event
     with force_locale(locale_for(registration.language)):
         context = {
             "kind": kind,
+            "MailKind": MailKind,
             "registration": registration,
             "event": event,
             "workshop": registration.workshop,

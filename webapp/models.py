@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -133,17 +134,21 @@ class Workshop(db.Model):
         return self.capacity - self.seats_taken
 
 
-def stored_as_text(enum_class: type[enum.StrEnum], name: str) -> Enum:
+def stored_as_text(enum_class: type[enum.StrEnum], name: str, length: int = 16) -> Enum:
     """An enum stored as its values in a short text column with a CHECK constraint, the same
     on SQLite and PostgreSQL."""
     return Enum(
         enum_class,
         native_enum=False,
-        length=16,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
         create_constraint=True,
         name=name,
     )
+
+
+def new_checkin_code() -> str:
+    return secrets.token_urlsafe(16)
 
 
 class RegistrationStatus(enum.StrEnum):
@@ -186,6 +191,9 @@ class Registration(db.Model):
     waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     manage_token: Mapped[str] = mapped_column(String(64), unique=True)
+    # Printed as a QR code in the e-mails: the check-in link that organisers scan on the day.
+    checkin_code: Mapped[str] = mapped_column(String(32), unique=True, default=new_checkin_code)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     workshop: Mapped[Workshop] = relationship()
@@ -202,6 +210,15 @@ class OutboxState(enum.StrEnum):
     FAILED = "failed"
 
 
+class MailKind(enum.StrEnum):
+    CONFIRMATION = "confirmation"
+    WAITLISTED = "waitlisted"
+    PROMOTED = "promoted"
+    MANAGEMENT_LINK = "management-link"
+    REMINDER = "reminder"
+    CANCELLED = "cancelled"
+
+
 class OutboxMessage(db.Model):
     """An e-mail, rendered when queued, that the mail job delivers."""
 
@@ -209,7 +226,11 @@ class OutboxMessage(db.Model):
     __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[MailKind] = mapped_column(stored_as_text(MailKind, "mail_kind", length=40))
+    # The organisers' mailing this message belongs to, if any.
+    mailing_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailing.id", ondelete="SET NULL"), index=True
+    )
     registration_id: Mapped[int | None] = mapped_column(
         ForeignKey("registration.id", ondelete="SET NULL"), index=True
     )
@@ -234,3 +255,89 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MailingAudience(enum.StrEnum):
+    CONFIRMED = "confirmed"  # everyone with a seat
+    WORKSHOP = "workshop"  # the seated participants of one workshop
+    WAITING = "waiting"  # everyone on a waiting list
+
+
+class Mailing(db.Model):
+    """A mailing an organiser sends from the dashboard: its audience, its note, its messages."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    # Makes a double click or a reload of the confirmation queue nothing more.
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    audience: Mapped[MailingAudience] = mapped_column(
+        stored_as_text(MailingAudience, "mailing_audience")
+    )
+    workshop_id: Mapped[int | None] = mapped_column(ForeignKey("workshop.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+    workshop: Mapped[Workshop | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class Role(enum.StrEnum):
+    ORGANISER = "organiser"
+    ADMIN = "admin"
+
+
+class User(db.Model):
+    """An organiser or an admin of the dashboard."""
+
+    __tablename__ = "user_account"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(stored_as_text(Role, "user_role"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of the session's user id: changing it (disable, new password) ends every session.
+    session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Flask-Login's user interface.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_nonce}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class AuditEntry(db.Model):
+    """Who changed what, when, with the values before and after."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # "admin:<e-mail>", "organiser:<e-mail>", "participant" or "system".
+    actor: Mapped[str] = mapped_column(String(340))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event.id", ondelete="CASCADE"), index=True
+    )
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registration.id", ondelete="SET NULL"), index=True
+    )
+    summary: Mapped[str] = mapped_column(String(500))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)

@@ -11,14 +11,14 @@ from sqlalchemy.orm import Session
 from .database import utcnow
 from .links import public_host
 from .messages import render_registration_message
-from .models import OutboxMessage, OutboxState, Registration
+from .models import MailKind, OutboxMessage, OutboxState, Registration
 
 DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def queue_registration_message(
     session: Session,
-    kind: str,
+    kind: MailKind,
     registration: Registration,
     dedupe_key: str | None = None,
     waitlist_position: int | None = None,

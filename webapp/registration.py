@@ -16,10 +16,11 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import outbox
+from . import audit, outbox
 from .database import utcnow
 from .models import (
     Event,
+    MailKind,
     OutboxMessage,
     OutboxState,
     Registration,
@@ -167,7 +168,9 @@ def waitlist_position(session: Session, registration: Registration) -> int | Non
     )
 
 
-def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
+def promote_from_waiting_list(
+    session: Session, workshop: Workshop, actor: audit.Actor = audit.SYSTEM
+) -> int:
     """Gives the workshop's free seats to the people waiting, in the order they joined, each
     with an e-mail. Returns how many were promoted. The caller commits."""
     promoted = 0
@@ -191,11 +194,20 @@ def promote_from_waiting_list(session: Session, workshop: Workshop) -> int:
         session.execute(
             delete(OutboxMessage).where(
                 OutboxMessage.registration_id == first.id,
-                OutboxMessage.kind == "waitlisted",
+                OutboxMessage.kind == MailKind.WAITLISTED,
                 OutboxMessage.state == OutboxState.QUEUED,
             )
         )
-        outbox.queue_registration_message(session, "promoted", first)
+        outbox.queue_registration_message(session, MailKind.PROMOTED, first)
+        audit.record(
+            session,
+            actor,
+            "registration.promoted",
+            f"{first.full_name}: seat in workshop {workshop.number}",
+            registration=first,
+            before={"status": RegistrationStatus.WAITLISTED},
+            after={"status": RegistrationStatus.CONFIRMED},
+        )
         promoted += 1
 
 
@@ -212,11 +224,16 @@ class NothingToCancelError(Exception):
 
 
 def cancel_registration(
-    session: Session, registration: Registration, now: datetime | None = None
+    session: Session,
+    registration: Registration,
+    actor: audit.Actor,
+    now: datetime | None = None,
+    notify_participant: bool = True,
 ) -> int:
-    """Cancels the registration and commits: its seat goes to the first person waiting (told by
-    e-mail) while the event is still to come, its messages not yet sent are withdrawn, and the
-    participant gets a cancellation e-mail. Returns how many were promoted."""
+    """Cancels the registration: its seat goes to the first person waiting (told by e-mail)
+    while the event is still to come, its messages not yet sent are withdrawn, and the
+    participant gets a cancellation e-mail unless told otherwise. Returns how many were
+    promoted. The caller commits (or rolls back after NothingToCancelError)."""
     now = now or utcnow()
     # The row lock makes a concurrent cancel or promotion of this person wait, then we read the
     # status it left: a seat is freed once, and someone promoted meanwhile is still cancelled.
@@ -224,7 +241,6 @@ def cancel_registration(
         select(Registration.status).where(Registration.id == registration.id).with_for_update()
     )
     if status is None or status is RegistrationStatus.CANCELLED:
-        session.rollback()
         raise NothingToCancelError
     session.execute(
         update(Registration)
@@ -249,11 +265,23 @@ def cancel_registration(
             .execution_options(synchronize_session=False)
         )
         if now < registration.event.starts_at:
-            promoted = promote_from_waiting_list(session, registration.workshop)
-    outbox.queue_registration_message(
-        session, "cancelled", registration, dedupe_key=f"cancelled:{registration.id}"
+            promoted = promote_from_waiting_list(session, registration.workshop, actor)
+    if notify_participant:
+        outbox.queue_registration_message(
+            session, MailKind.CANCELLED, registration, dedupe_key=f"cancelled:{registration.id}"
+        )
+    audit.record(
+        session,
+        actor,
+        "registration.cancelled",
+        f"{registration.full_name}, workshop {registration.workshop.number}"
+        + ("" if notify_participant else " (no e-mail)"),
+        registration=registration,
+        before={"status": status},
+        after={"status": RegistrationStatus.CANCELLED},
+        at=now,
     )
-    session.commit()
+    session.flush()
     return promoted
 
 
@@ -263,27 +291,6 @@ def find_live_registration(session: Session, event: Event, email: str) -> Regist
             Registration.event_id == event.id,
             Registration.email_normalised == normalise_email(email),
             Registration.status != RegistrationStatus.CANCELLED,
-        )
-    )
-
-
-def live_registrations(session: Session, event: Event) -> list[Registration]:
-    """Every registration not cancelled: by workshop, the seated first (in the order they
-    registered), then the waiting list in its order."""
-    return list(
-        session.scalars(
-            select(Registration)
-            .join(Workshop)
-            .where(
-                Registration.event_id == event.id,
-                Registration.status != RegistrationStatus.CANCELLED,
-            )
-            .order_by(
-                Workshop.number,
-                Registration.status != RegistrationStatus.CONFIRMED,
-                Registration.waitlisted_at,
-                Registration.id,
-            )
         )
     )
 
@@ -301,8 +308,8 @@ def find_by_token(session: Session, token: str) -> Registration | None:
 def register(
     session: Session, event: Event, applicant: Applicant, now: datetime | None = None
 ) -> RegistrationResult:
-    """Registers the applicant in one transaction: the seat (or a place on the waiting list),
-    the registration and its confirmation e-mail are saved together or not at all."""
+    """Registers the applicant: the seat (or a place on the waiting list), the registration and
+    its confirmation e-mail are saved together or not at all, when the caller commits."""
     now = now or utcnow()
     if registration_window(event, now) is not RegistrationWindow.OPEN:
         raise RegistrationClosedError
@@ -318,6 +325,42 @@ def register(
     if existing is not None:
         return _send_management_link(session, existing, applicant.email, now)
 
+    try:
+        # A savepoint: if the same address registered a moment earlier, the seat is given back.
+        with session.begin_nested():
+            registration = _insert_registration(session, event, workshop, applicant, now)
+    except IntegrityError:
+        existing = find_live_registration(session, event, applicant.email)
+        if existing is None:
+            raise
+        return _send_management_link(session, existing, applicant.email, now)
+    seated = registration.status is RegistrationStatus.CONFIRMED
+    position = waitlist_position(session, registration)
+    outbox.queue_registration_message(
+        session,
+        MailKind.CONFIRMATION if seated else MailKind.WAITLISTED,
+        registration,
+        dedupe_key=f"registered:{registration.id}",
+        waitlist_position=position,
+    )
+    audit.record(
+        session,
+        audit.PARTICIPANT,
+        "registration.created",
+        f"{registration.full_name}, workshop {workshop.number}"
+        + ("" if seated else f", waiting list #{position}"),
+        registration=registration,
+        after={"status": registration.status, "workshop": workshop.number},
+        at=now,
+    )
+    session.flush()
+    outcome = Outcome.CONFIRMED if seated else Outcome.WAITLISTED
+    return RegistrationResult(outcome, registration.email, registration, position)
+
+
+def _insert_registration(
+    session: Session, event: Event, workshop: Workshop, applicant: Applicant, now: datetime
+) -> Registration:
     seated = take_seat(session, workshop.id)
     if not seated:
         # Joining the waiting list one at a time per workshop (the row lock; SQLite's BEGIN
@@ -343,26 +386,8 @@ def register(
         manage_token=secrets.token_urlsafe(32),
     )
     session.add(registration)
-    try:
-        session.flush()
-        position = waitlist_position(session, registration)
-        outbox.queue_registration_message(
-            session,
-            "confirmation" if seated else "waitlisted",
-            registration,
-            dedupe_key=f"registered:{registration.id}",
-            waitlist_position=position,
-        )
-        session.commit()
-    except IntegrityError:
-        # Another request registered the same address a moment earlier.
-        session.rollback()
-        existing = find_live_registration(session, event, applicant.email)
-        if existing is None:
-            raise
-        return _send_management_link(session, existing, applicant.email, now)
-    outcome = Outcome.CONFIRMED if seated else Outcome.WAITLISTED
-    return RegistrationResult(outcome, registration.email, registration, position)
+    session.flush()
+    return registration
 
 
 def _send_management_link(
@@ -372,10 +397,10 @@ def _send_management_link(
     key = f"management-link:{registration.id}:{now:%Y-%m-%dT%H}"
     outbox.queue_registration_message(
         session,
-        "management-link",
+        MailKind.MANAGEMENT_LINK,
         registration,
         dedupe_key=key,
         waitlist_position=waitlist_position(session, registration),
     )
-    session.commit()
+    session.flush()
     return RegistrationResult(Outcome.ALREADY_REGISTERED, email.strip())

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from . import outbox
 from .database import utcnow
-from .models import Event, Registration, RegistrationStatus, Workshop
+from .models import Event, MailKind, Registration, RegistrationStatus, Workshop
 
 
 def reminder_moment(event: Event) -> datetime:
@@ -48,7 +48,7 @@ def queue_due_reminders(session: Session, now: datetime | None = None) -> int:
         registrations = session.scalars(_confirmed(event).where(Registration.created_at < moment))
         for registration in registrations:
             queued += outbox.queue_registration_message(
-                session, "reminder", registration, dedupe_key=f"reminder:{registration.id}"
+                session, MailKind.REMINDER, registration, dedupe_key=f"reminder:{registration.id}"
             )
         session.commit()
     return queued
@@ -63,7 +63,7 @@ def send_reminder_mailing(
 ) -> int:
     """An organiser's reminder, to all confirmed participants or one workshop's. One mailing is
     identified by its key (by default the scope and today's date in the event's time zone):
-    sending it again reaches nobody twice."""
+    sending it again reaches nobody twice. The caller commits."""
     now = now or utcnow()
     scope = f"workshop-{workshop_number}" if workshop_number is not None else "all"
     mailing_key = mailing_key or f"{scope}:{now.astimezone(event.zone).date().isoformat()}"
@@ -71,9 +71,9 @@ def send_reminder_mailing(
     for registration in session.scalars(_confirmed(event, workshop_number)):
         queued += outbox.queue_registration_message(
             session,
-            "reminder",
+            MailKind.REMINDER,
             registration,
             dedupe_key=f"mailing:{event.id}:{mailing_key}:{registration.id}",
         )
-    session.commit()
+    session.flush()
     return queued

@@ -1,6 +1,4 @@
 import hashlib
-from contextlib import suppress
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     current_app,
@@ -15,8 +13,8 @@ from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
 
+from .. import audit
 from .. import registration as registrations
 from ..errors import error_page
 from ..events import current_event
@@ -24,6 +22,7 @@ from ..extensions import db, limiter
 from ..formatting import locale_for
 from ..forms import CancellationForm, RegistrationForm
 from ..i18n import chosen_language, current_language
+from ..links import local_target
 from . import public
 
 SEATS_CHANGED = "seats-changed"
@@ -110,6 +109,7 @@ def register():
     )
     try:
         result = registrations.register(db.session, event, applicant)
+        db.session.commit()
     except registrations.RegistrationClosedError:
         return _render_registration_errors(event, None, status=409)
     except registrations.UnknownWorkshopError:
@@ -215,9 +215,11 @@ def cancel(token: str):
         form = CancellationForm()
         if not form.validate_on_submit():
             return _render_manage_page(registration, form, status=422)
-    # Cancelled a moment ago (a second tap): the page says it is.
-    with suppress(registrations.NothingToCancelError):
-        registrations.cancel_registration(db.session, registration)
+    try:
+        registrations.cancel_registration(db.session, registration, audit.PARTICIPANT)
+        db.session.commit()
+    except registrations.NothingToCancelError:
+        db.session.rollback()  # cancelled a moment ago (a second tap): the page says it is
     return redirect(url_for("public.manage", token=token), code=303)
 
 
@@ -235,22 +237,6 @@ def choose_language(language: str):
     if language in current_app.config["LANGUAGES"]:
         session["language"] = language
     return redirect(local_target(request.args.get("next", "")), code=303)
-
-
-def local_target(target: str) -> str:
-    """`target` if it is a page of this site, else the programme: the switch must never send
-    anyone elsewhere (browsers drop tabs and newlines, so `/\t/evil.example` means `//evil…`)."""
-    fallback = url_for("public.programme")
-    if not target.isprintable() or "\\" in target:
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or target.startswith("//"):
-        return fallback
-    try:
-        current_app.url_map.bind("localhost").match(parts.path, method="GET")
-    except HTTPException:
-        return fallback
-    return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 @public.get("/healthz")

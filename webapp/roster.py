@@ -1,0 +1,172 @@
+"""Who is registered: the roster of each workshop and the registrations search.
+
+One query for every reader: `registrations list`, the dashboard's pages and the exports.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, contains_eager
+
+from .models import Event, Registration, RegistrationStatus, Workshop
+
+
+@dataclass(frozen=True)
+class WorkshopRoster:
+    workshop: Workshop
+    seated: list[Registration] = field(default_factory=list)
+    # In the order people joined the waiting list: position n is waiting[n - 1].
+    waiting: list[Registration] = field(default_factory=list)
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.workshop.capacity - self.workshop.seats_taken, 0)
+
+    @property
+    def people(self) -> list[Registration]:
+        return self.seated + self.waiting
+
+
+@dataclass(frozen=True)
+class EventRoster:
+    event: Event
+    workshops: list[WorkshopRoster]
+
+    @property
+    def seated(self) -> list[Registration]:
+        return [r for roster in self.workshops for r in roster.seated]
+
+    @property
+    def waiting(self) -> list[Registration]:
+        return [r for roster in self.workshops for r in roster.waiting]
+
+    @property
+    def lunch_count(self) -> int:
+        """The caterer's number: seated participants who take lunch."""
+        return sum(r.lunch for r in self.seated) if self.event.lunch_offered else 0
+
+    @property
+    def dietary_needs(self) -> list[Registration]:
+        """Seated participants with a dietary need (and lunch, where lunch is asked)."""
+        return [r for r in self.seated if r.dietary and (r.lunch or not self.event.lunch_offered)]
+
+    @property
+    def checked_in(self) -> int:
+        return sum(r.checked_in_at is not None for r in self.seated)
+
+
+def event_roster(session: Session, event: Event, workshop_number: int | None = None) -> EventRoster:
+    """Every live (not cancelled) registration, workshop by workshop: the seated in the order
+    they registered, then the waiting list in its order. One query."""
+    query = (
+        select(Registration)
+        .join(Registration.workshop)
+        .options(contains_eager(Registration.workshop))
+        .where(
+            Registration.event_id == event.id,
+            Registration.status != RegistrationStatus.CANCELLED,
+        )
+        .order_by(
+            Workshop.number,
+            Registration.status != RegistrationStatus.CONFIRMED,
+            Registration.waitlisted_at,
+            Registration.id,
+        )
+    )
+    if workshop_number is not None:
+        query = query.where(Workshop.number == workshop_number)
+    workshops = [
+        w for w in event.workshops if workshop_number is None or w.number == workshop_number
+    ]
+    rosters = {w.id: WorkshopRoster(w) for w in workshops}
+    for registration in session.scalars(query):
+        roster = rosters[registration.workshop_id]
+        if registration.status is RegistrationStatus.CONFIRMED:
+            roster.seated.append(registration)
+        else:
+            roster.waiting.append(registration)
+    return EventRoster(event, list(rosters.values()))
+
+
+class SortKey(enum.StrEnum):
+    NAME = "name"
+    EMAIL = "email"
+    ORGANISATION = "organisation"
+    WORKSHOP = "workshop"
+    STATUS = "status"
+    REGISTERED = "registered"
+
+
+SORT_COLUMNS = {
+    SortKey.NAME: (func.lower(Registration.last_name), func.lower(Registration.first_name)),
+    SortKey.EMAIL: (Registration.email_normalised,),
+    SortKey.ORGANISATION: (func.lower(func.coalesce(Registration.organisation, "")),),
+    SortKey.WORKSHOP: (Workshop.number,),
+    SortKey.STATUS: (Registration.status,),
+    SortKey.REGISTERED: (Registration.created_at,),
+}
+
+
+@dataclass(frozen=True)
+class RegistrationSearch:
+    text: str = ""
+    workshop_number: int | None = None
+    status: RegistrationStatus | None = None
+    lunch: bool | None = None
+    sort: SortKey = SortKey.REGISTERED
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list[Registration]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(math.ceil(self.total / self.per_page), 1)
+
+
+def search_registrations(session: Session, event: Event, search: RegistrationSearch) -> SearchPage:
+    """One page of the event's registrations (cancelled ones too, unless filtered out)
+    matching a part of the name, e-mail or organisation, and the filters."""
+    conditions = [Registration.event_id == event.id]
+    words = search.text.strip().casefold()
+    if words:
+        full_name = func.lower(Registration.first_name + " " + Registration.last_name)
+        conditions.append(
+            or_(
+                full_name.contains(words, autoescape=True),
+                Registration.email_normalised.contains(words, autoescape=True),
+                func.lower(Registration.organisation).contains(words, autoescape=True),
+            )
+        )
+    if search.workshop_number is not None:
+        conditions.append(Workshop.number == search.workshop_number)
+    if search.status is not None:
+        conditions.append(Registration.status == search.status)
+    if search.lunch is not None:
+        conditions.append(Registration.lunch.is_(search.lunch))
+    total = session.scalar(
+        select(func.count()).select_from(Registration).join(Workshop).where(*conditions)
+    )
+    order = [c.desc() if search.descending else c.asc() for c in SORT_COLUMNS[search.sort]]
+    page = min(max(search.page, 1), max(math.ceil(total / search.per_page), 1))
+    rows = session.scalars(
+        select(Registration)
+        .join(Registration.workshop)
+        .options(contains_eager(Registration.workshop))
+        .where(*conditions)
+        .order_by(*order, Registration.id)
+        .limit(search.per_page)
+        .offset((page - 1) * search.per_page)
+    )
+    return SearchPage(list(rows), total, page, search.per_page)
