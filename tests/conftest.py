@@ -27,7 +27,10 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-TABLES = "outbox_message, registration, programme_item, workshop, event"
+TABLES = (
+    "audit_entry, outbox_message, mailing, registration, programme_item, workshop, event, "
+    "user_account"
+)
 
 
 def free_port() -> int:
@@ -310,3 +313,45 @@ def smtp(config_overrides):
     config_overrides.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_TIMEOUT_SECONDS=5)
     yield server
     server.stop()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(app):
+    """Creates a dashboard account; returns its e-mail (the password is PASSWORD)."""
+
+    def make(email: str, role: str = "organiser") -> str:
+        from webapp.accounts import create_user
+        from webapp.audit import SYSTEM
+        from webapp.models import Role
+
+        with app.app_context():
+            create_user(db.session, SYSTEM, email, PASSWORD, Role(role))
+            db.session.commit()
+        return email
+
+    return make
+
+
+def log_in(client, email: str, password: str = PASSWORD):
+    return client.post("/admin/login", data={"email": email, "password": password})
+
+
+@pytest.fixture
+def admin_client(app, make_user):
+    """A test client logged in as an admin."""
+    client = app.test_client()
+    response = log_in(client, make_user("admin@atelier.test", "admin"))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def organiser_client(app, make_user):
+    """A test client logged in as an organiser."""
+    client = app.test_client()
+    response = log_in(client, make_user("organiser@atelier.test", "organiser"))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client

@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ROOT, Config, development_secret_key
 from .database import sqlite_engine_options
-from .extensions import babel, csrf, db, htmx, limiter, mail, migrate
+from .extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
 
 def create_app(config: type[Config] = Config, overrides: dict | None = None) -> Flask:
@@ -45,14 +45,17 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     babel.init_app(app, locale_selector=i18n.select_locale)
     htmx.init_app(app)
     limiter.init_app(app)
+    login_manager.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
 
+    from .admin import admin
     from .cli import register_commands
     from .errors import register_error_handlers
     from .public import public
 
     app.register_blueprint(public)
+    app.register_blueprint(admin)
     if app.config.get("MAIL_SINK_DIR") and app.config["ENVIRONMENT"] != "production":
         from .dev import dev
 

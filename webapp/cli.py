@@ -1,10 +1,12 @@
 """Command-line groups: `flask --app wsgi event …`, `mail …`, `reminders …`,
-`registrations …`, `privacy …`, and `dev` (the development server of `make run`)."""
+`registrations …`, `users …`, `privacy …`, and `dev` (the development server of `make run`)."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 from werkzeug.serving import run_simple
 
+from .accounts import AccountError, all_users, create_user, find_user, set_active
+from .audit import Actor
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
 from .events import find_current_event
@@ -21,15 +25,11 @@ from .extensions import db
 from .mail_delivery import outbox_counts, recent_failures
 from .mail_job import run_once, run_worker, start_scheduler
 from .mail_sink import start_mail_sink
-from .models import Registration, RegistrationStatus
+from .models import Role
 from .privacy import purge_expired_registrations
-from .registration import (
-    NothingToCancelError,
-    cancel_registration,
-    find_live_registration,
-    live_registrations,
-)
+from .registration import NothingToCancelError, cancel_registration, find_live_registration
 from .reminders import send_reminder_mailing
+from .roster import event_roster
 
 event_cli = AppGroup("event", help="Load and inspect events.")
 
@@ -136,10 +136,16 @@ def reminders_send_command(workshop_number: int | None, mailing_key: str | None)
     if workshop_number is not None and workshop_number not in {w.number for w in event.workshops}:
         raise click.BadParameter(f"{event.slug} has no workshop {workshop_number}")
     queued = send_reminder_mailing(db.session, event, workshop_number, mailing_key)
+    db.session.commit()
     click.echo(f"{queued} reminders queued; the mail job sends them.")
 
 
 registrations_cli = AppGroup("registrations", help="The participants of the current event.")
+
+
+def cli_actor() -> Actor:
+    """Changes made from a terminal are logged with the system account that made them."""
+    return Actor(f"cli:{getpass.getuser()}")
 
 
 def _current_event_or_fail():
@@ -153,33 +159,28 @@ def _current_event_or_fail():
 def registrations_list_command() -> None:
     """Everyone registered, workshop by workshop: seats, waiting list, lunch and dietary needs."""
     event = _current_event_or_fail()
-    by_workshop: dict[int, list[Registration]] = {}
-    for registration in live_registrations(db.session, event):
-        by_workshop.setdefault(registration.workshop_id, []).append(registration)
-    for workshop in sorted(event.workshops, key=lambda w: w.number):
-        people = by_workshop.get(workshop.id, [])
-        waiting = [r for r in people if r.status is RegistrationStatus.WAITLISTED]
+    roster = event_roster(db.session, event)
+    for workshop_roster in roster.workshops:
+        workshop = workshop_roster.workshop
         click.echo(
             f"Workshop {workshop.number}: {workshop.title} · {workshop.seats_taken} of "
-            f"{workshop.capacity} seats taken, {len(waiting)} waiting"
+            f"{workshop.capacity} seats taken, {len(workshop_roster.waiting)} waiting"
         )
-        for registration in people:
-            if registration.status is RegistrationStatus.CONFIRMED:
-                place = "seat"
-            else:
-                place = f"waiting #{waiting.index(registration) + 1}"
+        places = [("seat", r) for r in workshop_roster.seated] + [
+            (f"waiting #{position}", r)
+            for position, r in enumerate(workshop_roster.waiting, start=1)
+        ]
+        for place, registration in places:
             details = [f"  {place:<11} {registration.full_name} <{registration.email}>"]
             if event.lunch_offered:
                 details.append("lunch" if registration.lunch else "no lunch")
             if registration.dietary:
                 details.append(f"diet: {' '.join(registration.dietary.split())}")  # one line
             click.echo(" · ".join(details))
-    seated = [
-        r for rs in by_workshop.values() for r in rs if r.status is RegistrationStatus.CONFIRMED
-    ]
+    seated = roster.seated
     summary = f"{len(seated)} seated"
     if event.lunch_offered:
-        summary += f", {sum(r.lunch for r in seated)} for lunch"
+        summary += f", {roster.lunch_count} for lunch"
     click.echo(summary + f", {sum(bool(r.dietary) for r in seated)} with dietary needs.")
 
 
@@ -193,13 +194,60 @@ def registrations_cancel_command(email: str) -> None:
     if registration is None:
         raise click.ClickException(f"no registration for {email.strip()} at {event.slug}")
     try:
-        promoted = cancel_registration(db.session, registration)
+        promoted = cancel_registration(db.session, registration, cli_actor())
+        db.session.commit()
     except NothingToCancelError as error:
+        db.session.rollback()
         raise click.ClickException(f"{email.strip()} was cancelled meanwhile") from error
     click.echo(f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}.")
     if promoted:
         click.echo(f"{promoted} waiting participant(s) got the seat.")
     click.echo("The mail job tells them.")
+
+
+users_cli = AppGroup("users", help="Dashboard accounts (organisers and admins).")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from one line of standard input."
+)
+def users_create_command(email: str, role: str, password_stdin: bool) -> None:
+    """Create a dashboard account; asks for its password twice (hidden)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(db.session, cli_actor(), email, password, Role(role))
+    except AccountError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Created {user.role} account {user.email}.")
+
+
+@users_cli.command("list")
+def users_list_command() -> None:
+    """Every dashboard account, its role and whether it is active."""
+    for user in all_users(db.session):
+        state = "active" if user.active else "disabled"
+        last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+        click.echo(f"{user.email:<40} {user.role:<10} {state:<9} last login: {last}")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def users_disable_command(email: str) -> None:
+    """Disable an account: its sessions end at their next request."""
+    user = find_user(db.session, email)
+    if user is None:
+        raise click.ClickException(f"no account for {email.strip()}")
+    set_active(db.session, cli_actor(), user, False)
+    db.session.commit()
+    click.echo(f"Disabled {user.email}.")
 
 
 privacy_cli = AppGroup("privacy", help="Personal data.")
@@ -243,5 +291,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(mail_cli)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(registrations_cli)
+    app.cli.add_command(users_cli)
     app.cli.add_command(privacy_cli)
     app.cli.add_command(dev_command)
