@@ -75,6 +75,16 @@ def test_login_takes_the_user_to_the_page_they_asked_for(client, make_user, even
     assert client.get("/admin/inscriptions").status_code == 200
 
 
+def test_the_session_is_renewed_at_login(client, make_user, event):
+    make_user("orga@atelier.test")
+    with client.session_transaction() as planted:
+        planted["planted"] = "by someone else"
+    assert log_in(client, "orga@atelier.test").status_code == 303
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["_user_id"].startswith("1:")
+
+
 def test_login_never_redirects_to_another_site(client, make_user, event):
     make_user("orga@atelier.test")
     response = client.post(

@@ -27,6 +27,8 @@ def test_registrations_and_their_mails_go_90_days_after_the_event(
         assert purge_expired_registrations(db.session, 90, now=ends + timedelta(days=90)) == 2
     assert count(app, "SELECT count(*) FROM registration") == 1  # the next edition's
     assert count(app, "SELECT count(*) FROM outbox_message") == 0
+    # The log named them ("Awa Diallo, workshop 1"): their entries go too.
+    assert count(app, "SELECT count(*) FROM audit_entry WHERE summary LIKE '%Diallo%'") == 0
     assert count(app, "SELECT count(*) FROM workshop") == 6
 
 

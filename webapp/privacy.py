@@ -8,14 +8,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .database import utcnow
-from .models import Event, OutboxMessage, Registration
+from .models import AuditEntry, Event, OutboxMessage, Registration
 
 
 def purge_expired_registrations(
     session: Session, retention_days: int, now: datetime | None = None
 ) -> int:
-    """Deletes the registrations, and the e-mails that name them, of every event that ended
-    more than `retention_days` days ago. Returns how many registrations went."""
+    """Deletes the registrations, and the e-mails and audit entries that name them, of every
+    event that ended more than `retention_days` days ago. Returns how many registrations went."""
     now = now or utcnow()
     removed = 0
     for event in session.scalars(select(Event)):
@@ -24,11 +24,9 @@ def purge_expired_registrations(
         # Only registrations made before the event ended: if a reload moved an event back in
         # time by mistake, its newer registrations are not touched.
         expired = (Registration.event_id == event.id) & (Registration.created_at < event.ends_at)
-        session.execute(
-            delete(OutboxMessage).where(
-                OutboxMessage.registration_id.in_(select(Registration.id).where(expired))
-            )
-        )
+        expired_ids = select(Registration.id).where(expired)
+        session.execute(delete(OutboxMessage).where(OutboxMessage.registration_id.in_(expired_ids)))
+        session.execute(delete(AuditEntry).where(AuditEntry.registration_id.in_(expired_ids)))
         removed += session.execute(delete(Registration).where(expired)).rowcount
         # The seats stay counted as taken: the event is over.
     session.commit()
