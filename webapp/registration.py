@@ -251,7 +251,12 @@ def cancel_registration(
         if now < registration.event.starts_at:
             promoted = promote_from_waiting_list(session, registration.workshop)
     outbox.queue_registration_message(
-        session, "cancelled", registration, dedupe_key=f"cancelled:{registration.id}"
+        session,
+        "cancelled",
+        registration,
+        dedupe_key=f"cancelled:{registration.id}",
+        # Only a seat came with a calendar entry.
+        withdraw_calendar=status is RegistrationStatus.CONFIRMED,
     )
     session.commit()
     return promoted
