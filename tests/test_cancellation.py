@@ -44,6 +44,10 @@ def test_a_cancelled_seat_goes_to_the_first_person_waiting(app, client, runner, 
     result = cancel(runner, "  Seated@Example.org ")
 
     assert result.exit_code == 0, result.output
+    assert (
+        "colloque-test (Colloque sur les communs urbains): cancelled Awa Diallo "
+        "<seated@example.org>, workshop 3." in result.output
+    )
     assert "1 waiting participant(s) got the seat" in result.output
     assert count(app, STATUS, email="seated@example.org") == "cancelled"
     assert count(app, STATUS, email="first@example.org") == "confirmed"

@@ -16,7 +16,7 @@ from werkzeug.serving import run_simple
 
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
-from .events import find_current_event
+from .events import event_summaries, find_current_event
 from .extensions import db
 from .mail_delivery import outbox_counts, recent_failures
 from .mail_job import run_once, run_worker, start_scheduler
@@ -30,6 +30,8 @@ from .registration import (
     live_registrations,
 )
 from .reminders import send_reminder_mailing
+
+NO_EVENT = "no event is loaded (flask --app wsgi event load PATH)"
 
 event_cli = AppGroup("event", help="Load and inspect events.")
 
@@ -64,6 +66,29 @@ def load_event_command(path: Path, move_to: str | None) -> None:
     )
     if promoted:
         click.echo(f"{promoted} waiting participants got a seat; the mail job tells them.")
+
+
+@event_cli.command("list")
+def list_events_command() -> None:
+    """Every loaded event, and which one the site serves (*)."""
+    summaries = event_summaries(db.session)
+    if not summaries:
+        raise click.ClickException(NO_EVENT)
+    served = find_current_event()
+    for summary in summaries:
+        event = summary.event
+        click.echo(
+            f"{'*' if event is served else ' '} {event.slug}: {event.title}, "
+            f"{event.date.isoformat()}, {summary.workshops} workshops, "
+            f"{summary.registrations} registrations"
+        )
+    slug = current_app.config["EVENT_SLUG"]
+    if slug and served is None:
+        click.echo(f"EVENT_SLUG={slug} names no loaded event: the site answers 404.")
+    elif slug:
+        click.echo(f"* the site serves {slug} (EVENT_SLUG).")
+    else:
+        click.echo(f"* the site serves {served.slug}, the latest date (EVENT_SLUG to choose).")
 
 
 mail_cli = AppGroup("mail", help="Deliver the outbox.")
@@ -108,7 +133,7 @@ def _log_to_terminal() -> None:
 
 def _print_status() -> None:
     counts = outbox_counts(db.session)
-    click.echo(", ".join(f"{state}: {number}" for state, number in counts.items()))
+    click.echo("All events: " + ", ".join(f"{state}: {number}" for state, number in counts.items()))
     for message in recent_failures(db.session):
         click.echo(
             f"  [{message.state}] #{message.id} {message.kind} to {message.recipient} "
@@ -136,7 +161,7 @@ def reminders_send_command(workshop_number: int | None, mailing_key: str | None)
     if workshop_number is not None and workshop_number not in {w.number for w in event.workshops}:
         raise click.BadParameter(f"{event.slug} has no workshop {workshop_number}")
     queued = send_reminder_mailing(db.session, event, workshop_number, mailing_key)
-    click.echo(f"{queued} reminders queued; the mail job sends them.")
+    click.echo(f"{event.slug}: {queued} reminders queued; the mail job sends them.")
 
 
 registrations_cli = AppGroup("registrations", help="The participants of the current event.")
@@ -145,7 +170,7 @@ registrations_cli = AppGroup("registrations", help="The participants of the curr
 def _current_event_or_fail():
     event = find_current_event()
     if event is None:
-        raise click.ClickException("no event is loaded (flask --app wsgi event load PATH)")
+        raise click.ClickException(NO_EVENT)
     return event
 
 
@@ -195,8 +220,13 @@ def registrations_cancel_command(email: str) -> None:
     try:
         promoted = cancel_registration(db.session, registration)
     except NothingToCancelError as error:
-        raise click.ClickException(f"{email.strip()} was cancelled meanwhile") from error
-    click.echo(f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}.")
+        raise click.ClickException(
+            f"{email.strip()} at {event.slug} was cancelled meanwhile"
+        ) from error
+    click.echo(
+        f"{event.slug} ({event.title}): cancelled {registration.full_name} "
+        f"<{registration.email}>, workshop {registration.workshop.number}."
+    )
     if promoted:
         click.echo(f"{promoted} waiting participant(s) got the seat.")
     click.echo("The mail job tells them.")
@@ -211,7 +241,10 @@ def privacy_purge_command() -> None:
     (the mail worker also does it every hour)."""
     days = current_app.config["RETENTION_DAYS_AFTER_EVENT"]
     removed = purge_expired_registrations(db.session, days)
-    click.echo(f"{removed} registrations deleted (events ended more than {days} days ago).")
+    for slug, number in removed.items():
+        click.echo(f"{slug}: {number} registrations deleted (ended more than {days} days ago).")
+    if not removed:
+        click.echo(f"0 registrations deleted: no event ended more than {days} days ago.")
 
 
 @click.command("dev")
