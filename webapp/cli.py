@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
@@ -258,17 +260,37 @@ def dev_command(port: int) -> None:
     if not sink_dir:
         raise click.ClickException("set MAIL_SINK_DIR (make run does) to run the local SMTP sink")
     _log_to_terminal()
-    sink = start_mail_sink(Path(sink_dir), app.config["MAIL_PORT"])
-    stop = threading.Event()
-    scheduler = start_scheduler(app, stop)
-    click.echo(f"Atelier: http://127.0.0.1:{port}/  ·  received mails: /dev/mails")
-    try:
+    with ExitStack() as running:
+        # Both ports are taken before anything starts, so that a busy one (AirPlay on macOS
+        # holds 5000, Mailpit and MailHog 8025) stops us with one line, not a traceback.
+        try:
+            listener = running.enter_context(socket.create_server(("127.0.0.1", port)))
+        except OSError as error:
+            raise _cannot_listen(
+                "the site", port, error, "PORT=5001, or flask dev --port 5001"
+            ) from error
+        mail_port = app.config["MAIL_PORT"]
+        try:
+            running.callback(start_mail_sink(Path(sink_dir), mail_port).stop)
+        except OSError as error:
+            raise _cannot_listen(
+                "the local SMTP sink", mail_port, error, "MAIL_PORT=2525, or set MAIL_PORT"
+            ) from error
+        stop = threading.Event()
+        running.callback(start_scheduler(app, stop).shutdown, wait=True)
+        running.callback(stop.set)  # callbacks run last first: the job stops, then the scheduler
         # Flask refuses app.run() inside its own CLI; Werkzeug's server is what it would use.
-        run_simple("127.0.0.1", port, app, threaded=True)
-    finally:
-        stop.set()
-        scheduler.shutdown(wait=True)
-        sink.stop()
+        server = make_server("127.0.0.1", port, app, threaded=True, fd=listener.fileno())
+        click.echo(f"Atelier: http://127.0.0.1:{port}/  ·  received mails: /dev/mails")
+        server.serve_forever()
+
+
+def _cannot_listen(what: str, port: int, error: OSError, other_port: str) -> click.ClickException:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return click.ClickException(
+        f"{what} cannot listen on 127.0.0.1:{port} ({reason}); "
+        f"choose another port: make run {other_port}"
+    )
 
 
 def register_commands(app: Flask) -> None:
