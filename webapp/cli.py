@@ -12,10 +12,11 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import IntegrityError
 from werkzeug.serving import make_server
 
+from .config import record_development_public_url
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
 from .events import event_summaries, find_current_event
@@ -251,11 +252,10 @@ def privacy_purge_command() -> None:
 
 @click.command("dev")
 @click.option("--port", default=5000, show_default=True)
+@with_appcontext
 def dev_command(port: int) -> None:
     """Serve the site with the mail job and a local SMTP sink (development only)."""
     app = current_app._get_current_object()
-    if "PUBLIC_URL" not in os.environ:
-        app.config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # so that mailed links work
     sink_dir = app.config.get("MAIL_SINK_DIR")
     if not sink_dir:
         raise click.ClickException("set MAIL_SINK_DIR (make run does) to run the local SMTP sink")
@@ -276,6 +276,10 @@ def dev_command(port: int) -> None:
             raise _cannot_listen(
                 "the local SMTP sink", mail_port, error, "MAIL_PORT=2525, or set MAIL_PORT"
             ) from error
+        if app.config["PUBLIC_URL_FOLLOWS_DEV_SERVER"]:
+            app.config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        # Commands run meanwhile, in another terminal, then queue mails with the same links.
+        record_development_public_url(app.config["PUBLIC_URL"])
         stop = threading.Event()
         running.callback(start_scheduler(app, stop).shutdown, wait=True)
         running.callback(stop.set)  # callbacks run last first: the job stops, then the scheduler
