@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 SAMPLE_EVENT := events/journee-etude-mutualisation.toml
+# `make run PORT=5001 MAIL_PORT=2525` when 5000 (AirPlay on macOS) or 8025 (Mailpit, MailHog) is
+# taken; make hands MAIL_PORT to the commands' environment, where the settings read it.
+PORT ?= 5000
 
 .PHONY: install run test lint translations-extract clean
 
@@ -25,12 +28,12 @@ static/vendor/htmx.min.js: package.json
 translations/en/LC_MESSAGES/messages.mo: translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
 	$(BIN)/pybabel compile --use-fuzzy -d translations
 
-# Serves http://127.0.0.1:5000 with the sample event moved 30 days ahead, the mail job and a
-# local SMTP sink whose mails show at http://127.0.0.1:5000/dev/mails.
+# Serves http://127.0.0.1:$(PORT) with the sample event moved 30 days ahead, the mail job and a
+# local SMTP sink whose mails show at http://127.0.0.1:$(PORT)/dev/mails.
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) event load $(SAMPLE_EVENT) --date +30d
-	MAIL_SINK_DIR=instance/mails $(FLASK) dev
+	MAIL_SINK_DIR=instance/mails $(FLASK) dev --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

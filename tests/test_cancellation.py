@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import icalendar
 import pytest
 import time_machine
 from conftest import count, mail_body, readable, registration_form
@@ -23,6 +24,7 @@ from webapp.registration import (
 
 STATUS = "SELECT status FROM registration WHERE email = :email"
 MAILS = "SELECT count(*) FROM outbox_message WHERE recipient = :email AND kind = :kind"
+CALENDARS = "SELECT count(*) FROM outbox_message WHERE recipient = :email AND calendar IS NOT NULL"
 
 
 def register(client, email: str, workshop: str = "3", **changes) -> None:
@@ -43,6 +45,10 @@ def test_a_cancelled_seat_goes_to_the_first_person_waiting(app, client, runner, 
     result = cancel(runner, "  Seated@Example.org ")
 
     assert result.exit_code == 0, result.output
+    assert (
+        "colloque-test (Colloque sur les communs urbains): cancelled Awa Diallo "
+        "<seated@example.org>, workshop 3." in result.output
+    )
     assert "1 waiting participant(s) got the seat" in result.output
     assert count(app, STATUS, email="seated@example.org") == "cancelled"
     assert count(app, STATUS, email="first@example.org") == "confirmed"
@@ -66,7 +72,33 @@ def test_the_participant_gets_only_the_cancellation_not_the_stale_confirmation(
     text = mail_body(message)
     assert "Votre inscription à « Colloque sur les communs urbains » est annulée." in text
     assert "Statut : Annulée" in text
-    assert not list(message.iter_attachments())
+    [calendar] = message.iter_attachments()
+    assert calendar.get_param("method") == "CANCEL"
+
+
+def test_a_cancelled_seat_leaves_the_participant_calendar(smtp, app, client, runner, event):
+    register(client, "awa@example.org", workshop="1")
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+    assert cancel(runner, "awa@example.org").exit_code == 0
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+
+    confirmation, cancellation = smtp.messages
+    assert cancellation["Subject"].startswith("Inscription annulée")
+    [published] = confirmation.iter_attachments()
+    [withdrawn] = cancellation.iter_attachments()
+    assert published.get_content_type() == withdrawn.get_content_type() == "text/calendar"
+    assert published.get_param("method") == "PUBLISH"
+    assert withdrawn.get_param("method") == "CANCEL"
+    added = icalendar.Calendar.from_ical(published.get_content())
+    removed = icalendar.Calendar.from_ical(withdrawn.get_content())
+    assert (added["method"], removed["method"]) == ("PUBLISH", "CANCEL")
+    [day] = added.walk("VEVENT")
+    [cancelled_day] = removed.walk("VEVENT")
+    assert cancelled_day["uid"] == day["uid"]
+    assert cancelled_day["status"] == "CANCELLED"
+    assert cancelled_day.decoded("sequence") > day.decoded("sequence")
+    assert cancelled_day.decoded("dtstart") == day.decoded("dtstart")
+    assert str(cancelled_day["attendee"]) == "mailto:awa@example.org"
 
 
 def test_leaving_the_waiting_list_moves_the_others_up_and_frees_no_seat(app, client, runner, event):
@@ -77,6 +109,8 @@ def test_leaving_the_waiting_list_moves_the_others_up_and_frees_no_seat(app, cli
 
     assert count(app, STATUS, email="seated@example.org") == "confirmed"
     assert count(app, "SELECT seats_taken FROM workshop WHERE number = 3") == 1
+    # Nothing was put in their calendar, so their cancellation has nothing to take out.
+    assert count(app, CALENDARS, email="first@example.org") == 0
     listing = runner.invoke(args=["registrations", "list"]).output
     assert "waiting #1  Awa Diallo <second@example.org>" in listing
     assert "first@example.org" not in listing

@@ -42,6 +42,39 @@ def test_date_option_moves_the_event_and_says_so_on_the_page(app, runner, client
     assert 'name="first_name"' in page  # registration is open
 
 
+def test_event_list_shows_every_event_and_the_one_the_site_serves(
+    app, runner, client, event, event_factory
+):
+    event_factory(
+        event__slug="colloque-2023", event__title="Édition 2023", event__date="2023-03-18"
+    )
+    client.post("/inscription", data=registration_form())
+    day = (date.today() + timedelta(days=20)).isoformat()
+
+    result = runner.invoke(args=["event", "list"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"* colloque-test: Colloque sur les communs urbains, {day}, 3 workshops, 1 registrations",
+        "  colloque-2023: Édition 2023, 2023-03-18, 3 workshops, 0 registrations",
+        "* the site serves colloque-test, the latest date (EVENT_SLUG to choose).",
+    ]
+    app.config["EVENT_SLUG"] = "colloque-2023"
+    lines = runner.invoke(args=["event", "list"]).output.splitlines()
+    assert lines[1].startswith("* colloque-2023: ")
+    assert lines[2] == "* the site serves colloque-2023 (EVENT_SLUG)."
+    app.config["EVENT_SLUG"] = "colloque-2099"
+    lines = runner.invoke(args=["event", "list"]).output.splitlines()
+    assert lines[2] == "EVENT_SLUG=colloque-2099 names no loaded event: the site answers 404."
+    assert not any(line.startswith("*") for line in lines)
+
+
+def test_event_list_without_events_says_how_to_load_one(runner):
+    result = runner.invoke(args=["event", "list"])
+    assert result.exit_code != 0
+    assert "no event is loaded (flask --app wsgi event load PATH)" in result.output
+
+
 def test_loading_again_updates_texts_and_capacities_and_keeps_registrations(
     app, runner, client, tmp_path
 ):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import ROOT, Config, development_secret_key
+from .config import ROOT, Config, development_public_url, development_secret_key
 from .database import sqlite_engine_options
 from .extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
@@ -21,7 +22,7 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     )
     app.config.from_object(config)
     app.config.from_mapping(overrides or {})
-    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
+    _ensure_public_url(app)
     app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
     _ensure_secret_key(app)
     if app.config["PROXY_COUNT"]:
@@ -63,6 +64,21 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def _ensure_public_url(app: Flask) -> None:
+    url = app.config.get("PUBLIC_URL")
+    app.config["PUBLIC_URL_FOLLOWS_DEV_SERVER"] = not url
+    if not url:
+        if app.config["ENVIRONMENT"] == "production":
+            raise RuntimeError(
+                "PUBLIC_URL must be set in production: e-mails link to it (see README, "
+                "Configuration)."
+            )
+        url = development_public_url()
+    if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).hostname:
+        raise RuntimeError(f"PUBLIC_URL must be an absolute http(s) URL, got {url!r}.")
+    app.config["PUBLIC_URL"] = url.rstrip("/")
 
 
 def _ensure_secret_key(app: Flask) -> None:

@@ -6,21 +6,24 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import socket
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import IntegrityError
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from .accounts import AccountError, all_users, create_user, find_user, set_active
 from .audit import Actor
+from .config import record_development_public_url
 from .database import utcnow
 from .event_file import EventFileError, load_event, read_event_file, resolve_date
-from .events import find_current_event
+from .events import event_summaries, find_current_event
 from .extensions import db
 from .mail_delivery import outbox_counts, recent_failures
 from .mail_job import run_once, run_worker, start_scheduler
@@ -30,6 +33,8 @@ from .privacy import purge_expired_registrations
 from .registration import NothingToCancelError, cancel_registration, find_live_registration
 from .reminders import send_reminder_mailing
 from .roster import event_roster
+
+NO_EVENT = "no event is loaded (flask --app wsgi event load PATH)"
 
 event_cli = AppGroup("event", help="Load and inspect events.")
 
@@ -64,6 +69,29 @@ def load_event_command(path: Path, move_to: str | None) -> None:
     )
     if promoted:
         click.echo(f"{promoted} waiting participants got a seat; the mail job tells them.")
+
+
+@event_cli.command("list")
+def list_events_command() -> None:
+    """Every loaded event, and which one the site serves (*)."""
+    summaries = event_summaries(db.session)
+    if not summaries:
+        raise click.ClickException(NO_EVENT)
+    served = find_current_event()
+    for summary in summaries:
+        event = summary.event
+        click.echo(
+            f"{'*' if event is served else ' '} {event.slug}: {event.title}, "
+            f"{event.date.isoformat()}, {summary.workshops} workshops, "
+            f"{summary.registrations} registrations"
+        )
+    slug = current_app.config["EVENT_SLUG"]
+    if slug and served is None:
+        click.echo(f"EVENT_SLUG={slug} names no loaded event: the site answers 404.")
+    elif slug:
+        click.echo(f"* the site serves {slug} (EVENT_SLUG).")
+    else:
+        click.echo(f"* the site serves {served.slug}, the latest date (EVENT_SLUG to choose).")
 
 
 mail_cli = AppGroup("mail", help="Deliver the outbox.")
@@ -108,7 +136,7 @@ def _log_to_terminal() -> None:
 
 def _print_status() -> None:
     counts = outbox_counts(db.session)
-    click.echo(", ".join(f"{state}: {number}" for state, number in counts.items()))
+    click.echo("All events: " + ", ".join(f"{state}: {number}" for state, number in counts.items()))
     for message in recent_failures(db.session):
         click.echo(
             f"  [{message.state}] #{message.id} {message.kind} to {message.recipient} "
@@ -137,7 +165,7 @@ def reminders_send_command(workshop_number: int | None, mailing_key: str | None)
         raise click.BadParameter(f"{event.slug} has no workshop {workshop_number}")
     queued = send_reminder_mailing(db.session, event, workshop_number, mailing_key)
     db.session.commit()
-    click.echo(f"{queued} reminders queued; the mail job sends them.")
+    click.echo(f"{event.slug}: {queued} reminders queued; the mail job sends them.")
 
 
 registrations_cli = AppGroup("registrations", help="The participants of the current event.")
@@ -151,7 +179,7 @@ def cli_actor() -> Actor:
 def _current_event_or_fail():
     event = find_current_event()
     if event is None:
-        raise click.ClickException("no event is loaded (flask --app wsgi event load PATH)")
+        raise click.ClickException(NO_EVENT)
     return event
 
 
@@ -160,6 +188,7 @@ def registrations_list_command() -> None:
     """Everyone registered, workshop by workshop: seats, waiting list, lunch and dietary needs."""
     event = _current_event_or_fail()
     roster = event_roster(db.session, event)
+    click.echo(f"{event.slug}: {event.title}, {event.date.isoformat()}")
     for workshop_roster in roster.workshops:
         workshop = workshop_roster.workshop
         click.echo(
@@ -198,8 +227,13 @@ def registrations_cancel_command(email: str) -> None:
         db.session.commit()
     except NothingToCancelError as error:
         db.session.rollback()
-        raise click.ClickException(f"{email.strip()} was cancelled meanwhile") from error
-    click.echo(f"Cancelled: {registration.full_name}, workshop {registration.workshop.number}.")
+        raise click.ClickException(
+            f"{email.strip()} at {event.slug} was cancelled meanwhile"
+        ) from error
+    click.echo(
+        f"{event.slug} ({event.title}): cancelled {registration.full_name} "
+        f"<{registration.email}>, workshop {registration.workshop.number}."
+    )
     if promoted:
         click.echo(f"{promoted} waiting participant(s) got the seat.")
     click.echo("The mail job tells them.")
@@ -259,31 +293,57 @@ def privacy_purge_command() -> None:
     (the mail worker also does it every hour)."""
     days = current_app.config["RETENTION_DAYS_AFTER_EVENT"]
     removed = purge_expired_registrations(db.session, days)
-    click.echo(f"{removed} registrations deleted (events ended more than {days} days ago).")
+    for slug, number in removed.items():
+        click.echo(f"{slug}: {number} registrations deleted (ended more than {days} days ago).")
+    if not removed:
+        click.echo(f"0 registrations deleted: no event ended more than {days} days ago.")
 
 
 @click.command("dev")
 @click.option("--port", default=5000, show_default=True)
+@with_appcontext
 def dev_command(port: int) -> None:
     """Serve the site with the mail job and a local SMTP sink (development only)."""
     app = current_app._get_current_object()
-    if "PUBLIC_URL" not in os.environ:
-        app.config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"  # so that mailed links work
     sink_dir = app.config.get("MAIL_SINK_DIR")
     if not sink_dir:
         raise click.ClickException("set MAIL_SINK_DIR (make run does) to run the local SMTP sink")
     _log_to_terminal()
-    sink = start_mail_sink(Path(sink_dir), app.config["MAIL_PORT"])
-    stop = threading.Event()
-    scheduler = start_scheduler(app, stop)
-    click.echo(f"Atelier: http://127.0.0.1:{port}/  ·  received mails: /dev/mails")
-    try:
+    with ExitStack() as running:
+        # Both ports are taken before anything starts, so that a busy one (AirPlay on macOS
+        # holds 5000, Mailpit and MailHog 8025) stops us with one line, not a traceback.
+        try:
+            listener = running.enter_context(socket.create_server(("127.0.0.1", port)))
+        except OSError as error:
+            raise _cannot_listen(
+                "the site", port, error, "PORT=5001, or flask dev --port 5001"
+            ) from error
+        mail_port = app.config["MAIL_PORT"]
+        try:
+            running.callback(start_mail_sink(Path(sink_dir), mail_port).stop)
+        except OSError as error:
+            raise _cannot_listen(
+                "the local SMTP sink", mail_port, error, "MAIL_PORT=2525, or set MAIL_PORT"
+            ) from error
+        if app.config["PUBLIC_URL_FOLLOWS_DEV_SERVER"]:
+            app.config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+        # Commands run meanwhile, in another terminal, then queue mails with the same links.
+        record_development_public_url(app.config["PUBLIC_URL"])
+        stop = threading.Event()
+        running.callback(start_scheduler(app, stop).shutdown, wait=True)
+        running.callback(stop.set)  # callbacks run last first: the job stops, then the scheduler
         # Flask refuses app.run() inside its own CLI; Werkzeug's server is what it would use.
-        run_simple("127.0.0.1", port, app, threaded=True)
-    finally:
-        stop.set()
-        scheduler.shutdown(wait=True)
-        sink.stop()
+        server = make_server("127.0.0.1", port, app, threaded=True, fd=listener.fileno())
+        click.echo(f"Atelier: http://127.0.0.1:{port}/  ·  received mails: /dev/mails")
+        server.serve_forever()
+
+
+def _cannot_listen(what: str, port: int, error: OSError, other_port: str) -> click.ClickException:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return click.ClickException(
+        f"{what} cannot listen on 127.0.0.1:{port} ({reason}); "
+        f"choose another port: make run {other_port}"
+    )
 
 
 def register_commands(app: Flask) -> None:

@@ -37,6 +37,21 @@ def development_secret_key() -> str:
     return key_file.read_text().strip()
 
 
+DEV_SERVER_URL_FILE = "dev_server_url"
+
+
+def development_public_url() -> str:
+    """Where the links of `flask dev` lead (its own address, or PUBLIC_URL if it had one), as it
+    recorded when it last started: the mails that any command queues lead to the running site."""
+    recorded = INSTANCE / DEV_SERVER_URL_FILE
+    return recorded.read_text().strip() if recorded.exists() else "http://127.0.0.1:5000"
+
+
+def record_development_public_url(url: str) -> None:
+    INSTANCE.mkdir(exist_ok=True)
+    (INSTANCE / DEV_SERVER_URL_FILE).write_text(url + "\n")
+
+
 class Config:
     ENVIRONMENT = os.environ.get("ATELIER_ENV", "development")
     SECRET_KEY = os.environ.get("SECRET_KEY")
@@ -45,7 +60,9 @@ class Config:
     )
     # Seconds a SQLite writer waits for the lock before giving up.
     SQLITE_BUSY_TIMEOUT = int(os.environ.get("SQLITE_BUSY_TIMEOUT", "30"))
-    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    # Links in e-mails are fixed when the mail is queued. Required in production; unset
+    # elsewhere, it is the address that `flask dev` serves at (see development_public_url).
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     EVENT_SLUG = os.environ.get("EVENT_SLUG")
     AVAILABILITY_POLL_SECONDS = int(os.environ.get("AVAILABILITY_POLL_SECONDS", "5"))
     LAST_SEATS_THRESHOLD = int(os.environ.get("LAST_SEATS_THRESHOLD", "5"))

@@ -1,10 +1,13 @@
-"""Finding the event that the site shows."""
+"""Finding the event that the site shows, and the events loaded."""
+
+from dataclasses import dataclass
 
 from flask import abort, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from .extensions import db
-from .models import Event
+from .models import Event, Registration, RegistrationStatus, Workshop
 
 
 def find_current_event() -> Event | None:
@@ -20,3 +23,29 @@ def current_event() -> Event:
     if event is None:
         abort(404)
     return event
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    event: Event
+    workshops: int
+    registrations: int  # not cancelled: seated or waiting
+
+
+def event_summaries(session: Session) -> list[EventSummary]:
+    """Every loaded event, the latest date first, with its workshops and live registrations."""
+    workshops = (
+        select(func.count(Workshop.id)).where(Workshop.event_id == Event.id).scalar_subquery()
+    )
+    registrations = (
+        select(func.count(Registration.id))
+        .where(
+            Registration.event_id == Event.id,
+            Registration.status != RegistrationStatus.CANCELLED,
+        )
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Event, workshops, registrations).order_by(Event.date.desc(), Event.slug)
+    )
+    return [EventSummary(*row) for row in rows]

@@ -4,6 +4,7 @@ and records each outcome. No registration ever waits on SMTP, and no message is 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import threading
 import uuid
@@ -162,6 +163,9 @@ def _keep_lease(session: Session, batch: Batch) -> None:
     batch.lease_until = until
 
 
+CALENDAR_METHOD = re.compile(r"^METHOD:(\S+)", re.MULTILINE)
+
+
 def build_message(message: OutboxMessage) -> Message:
     mail = Message(
         subject=message.subject,
@@ -174,9 +178,11 @@ def build_message(message: OutboxMessage) -> Message:
     # Kept across retries, so that a resent message is recognisably the same one.
     mail.msgId = message.message_id
     if message.calendar:
+        # The content type repeats the calendar's METHOD (RFC 6047), or clients ignore it.
+        method = CALENDAR_METHOD.search(message.calendar).group(1)
         mail.attach(
             "invitation.ics",
-            "text/calendar; charset=utf-8; method=PUBLISH",
+            f"text/calendar; charset=utf-8; method={method}",
             message.calendar.encode(),
         )
     return mail

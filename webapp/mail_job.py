@@ -67,8 +67,9 @@ def queue_reminders(app: Flask) -> None:
 def purge_expired(app: Flask) -> None:
     with job_session(app) as session:
         removed = purge_expired_registrations(session, app.config["RETENTION_DAYS_AFTER_EVENT"])
-        if removed:
-            log.info("privacy: %d registrations of past events deleted", removed)
+        for slug, number in removed.items():
+            if number:
+                log.info("privacy: %s: %d registrations of the past event deleted", slug, number)
 
 
 def start_scheduler(app: Flask, stop: threading.Event) -> BackgroundScheduler:

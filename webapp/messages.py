@@ -37,8 +37,13 @@ class RenderedMessage:
 
 
 def render_registration_message(
-    kind: MailKind, registration: Registration, waitlist_position: int | None = None
+    kind: MailKind,
+    registration: Registration,
+    waitlist_position: int | None = None,
+    withdraw_calendar: bool = False,
 ) -> RenderedMessage:
+    """Mails to a seated participant carry the day's calendar entry; with `withdraw_calendar`,
+    a cancellation carries the entry that takes it out of their calendar."""
     event = registration.event
     with force_locale(locale_for(registration.language)):
         context = {
@@ -56,22 +61,31 @@ def render_registration_message(
             body_html=render_template("mail/registration.html", **context),
             calendar=(
                 calendar_for(registration)
-                if registration.status is RegistrationStatus.CONFIRMED
+                if registration.status is RegistrationStatus.CONFIRMED or withdraw_calendar
                 else None
             ),
         )
 
 
 def calendar_for(registration: Registration) -> str:
+    """The registration's entry in the participant's calendar (RFC 5546): PUBLISH adds it; once
+    the registration is cancelled, CANCEL with the same UID and a higher SEQUENCE removes it."""
     event = registration.event
     workshop = registration.workshop
+    cancelled = registration.status is RegistrationStatus.CANCELLED
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Atelier//journee-etude//FR")
     calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
     entry = icalendar.Event()
     entry.add("uid", f"registration-{registration.manage_token[:16]}@{public_host()}")
+    entry.add("sequence", 1 if cancelled else 0)
+    entry.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     entry.add("dtstamp", datetime.now(tz=event.zone))
+    organizer = {"cn": event.organiser or event.title}
+    entry.add("organizer", f"mailto:{event.contact_email}", parameters=organizer)
+    if cancelled:
+        entry.add("attendee", f"mailto:{registration.email}")
     entry.add("dtstart", event.starts_at)
     entry.add("dtend", event.ends_at)
     entry.add("summary", event.title)

@@ -22,6 +22,7 @@ def queue_registration_message(
     registration: Registration,
     dedupe_key: str | None = None,
     waitlist_position: int | None = None,
+    withdraw_calendar: bool = False,
 ) -> bool:
     """Queues the message in the session's transaction (the caller commits). A message whose
     dedupe key is already queued is not queued again, even by a concurrent caller.
@@ -30,7 +31,7 @@ def queue_registration_message(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
         return False
-    rendered = render_registration_message(kind, registration, waitlist_position)
+    rendered = render_registration_message(kind, registration, waitlist_position, withdraw_calendar)
     now = utcnow()
     insert = DIALECT_INSERTS[session.get_bind().dialect.name](OutboxMessage).values(
         kind=kind,

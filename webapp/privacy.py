@@ -13,12 +13,13 @@ from .models import AuditEntry, Event, OutboxMessage, Registration
 
 def purge_expired_registrations(
     session: Session, retention_days: int, now: datetime | None = None
-) -> int:
+) -> dict[str, int]:
     """Deletes the registrations, and the e-mails and audit entries that name them, of every
-    event that ended more than `retention_days` days ago. Returns how many registrations went."""
+    event that ended more than `retention_days` days ago. Returns how many registrations went,
+    by event slug (every event past its retention, even with none left)."""
     now = now or utcnow()
-    removed = 0
-    for event in session.scalars(select(Event)):
+    removed = {}
+    for event in session.scalars(select(Event).order_by(Event.date)):
         if now < event.ends_at + timedelta(days=retention_days):
             continue
         # Only registrations made before the event ended: if a reload moved an event back in
@@ -27,7 +28,7 @@ def purge_expired_registrations(
         expired_ids = select(Registration.id).where(expired)
         session.execute(delete(OutboxMessage).where(OutboxMessage.registration_id.in_(expired_ids)))
         session.execute(delete(AuditEntry).where(AuditEntry.registration_id.in_(expired_ids)))
-        removed += session.execute(delete(Registration).where(expired)).rowcount
+        removed[event.slug] = session.execute(delete(Registration).where(expired)).rowcount
         # The seats stay counted as taken: the event is over.
     session.commit()
     return removed

@@ -268,7 +268,12 @@ def cancel_registration(
             promoted = promote_from_waiting_list(session, registration.workshop, actor)
     if notify_participant:
         outbox.queue_registration_message(
-            session, MailKind.CANCELLED, registration, dedupe_key=f"cancelled:{registration.id}"
+            session,
+            MailKind.CANCELLED,
+            registration,
+            dedupe_key=f"cancelled:{registration.id}",
+            # Only a seat came with a calendar entry.
+            withdraw_calendar=status is RegistrationStatus.CONFIRMED,
         )
     audit.record(
         session,
