@@ -425,7 +425,6 @@ def retry_failed_message(
         actor,
         "mail.retried",
         f"{message.kind} to {message.recipient}, after {message.attempts} attempts",
-        event=registration.event if registration else None,
         registration=registration,
         before={"state": OutboxState.FAILED, "last_error": message.last_error},
         after={"state": OutboxState.QUEUED},

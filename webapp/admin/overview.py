@@ -25,6 +25,13 @@ POLL_SECONDS = 12
 # Stands for the figures' fingerprint while they are rendered, so the fingerprint can cover them.
 FINGERPRINT_PLACEHOLDER = "fingerprint-placeholder"
 
+STATE_LABELS = {
+    OutboxState.QUEUED: _l("en attente d'envoi"),
+    OutboxState.SENDING: _l("en cours d'envoi"),
+    OutboxState.SENT: _l("envoyé"),
+    OutboxState.FAILED: _l("en échec"),
+}
+
 
 def _figures_context(event) -> dict:
     now = utcnow()
@@ -97,11 +104,3 @@ def overview_retry_message(message_id: int):
         "success",
     )
     return redirect(url_for("admin.overview"), code=303)
-
-
-STATE_LABELS = {
-    OutboxState.QUEUED: _l("en attente d'envoi"),
-    OutboxState.SENDING: _l("en cours d'envoi"),
-    OutboxState.SENT: _l("envoyé"),
-    OutboxState.FAILED: _l("en échec"),
-}
