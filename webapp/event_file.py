@@ -12,9 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .database import utcnow
+from . import audit
 from .models import Event, ProgrammeItem, Registration, Workshop
-from .registration import promote_from_waiting_list
+from .workshops import (
+    MAX_CAPACITY,
+    CapacityBelowSeatsError,
+    change_capacity,
+    default_registration_closes,
+)
 
 
 class EventFileError(Exception):
@@ -174,11 +179,10 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Loa
         _moment(opens, zone, "[event] registration_opens") + shift if opens else None
     )
     closes = info.get("registration_closes")
-    # By default registration stays open until the end of the day before the event.
     event.registration_closes = (
         _moment(closes, zone, "[event] registration_closes") + shift
         if closes
-        else datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+        else default_registration_closes(event)
     )
     if event.registration_opens and event.registration_opens >= event.registration_closes:
         raise EventFileError("[event]: registration_opens must come before registration_closes")
@@ -226,23 +230,26 @@ def _load_workshops(
             raise EventFileError(f"{where}: number must be a positive whole number")
         if number in numbers:
             raise EventFileError(f"{where}: workshop {number} appears twice")
-        if not isinstance(capacity, int) or capacity < 0:
-            raise EventFileError(f"{where}: capacity must be a whole number >= 0")
-        numbers.add(number)
-        workshop = existing.get(number) or Workshop(event=event, number=number, seats_taken=0)
-        if capacity < workshop.seats_taken:
+        if not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
             raise EventFileError(
-                f"workshop {number}: capacity {capacity} is below the "
-                f"{workshop.seats_taken} seats already taken; nothing was changed"
+                f"{where}: capacity must be a whole number from 0 to {MAX_CAPACITY}"
             )
+        numbers.add(number)
+        workshop = existing.get(number) or Workshop(
+            event=event, number=number, seats_taken=0, capacity=capacity
+        )
         workshop.title = _text(item, "title", where, 300, required=True)
         workshop.description = _text(item, "description", where, required=True).strip()
         workshop.room = _text(item, "room", where, 200)
-        workshop.capacity = capacity
         session.add(workshop)
         session.flush()
-        if utcnow() < event.starts_at:
-            promoted += promote_from_waiting_list(session, workshop)
+        try:
+            promoted += change_capacity(session, audit.SYSTEM, workshop, capacity)
+        except CapacityBelowSeatsError as error:
+            raise EventFileError(
+                f"workshop {number}: capacity {capacity} is below the "
+                f"{error.seats_taken} seats already taken; nothing was changed"
+            ) from error
     for number, workshop in existing.items():
         if number in numbers:
             continue

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from . import audit
 from .database import utcnow
 from .models import MailKind, OutboxMessage, OutboxState, Registration, RegistrationStatus
 
@@ -400,3 +401,39 @@ def recent_failures(session: Session, limit: int = 20) -> list[OutboxMessage]:
             .limit(limit)
         )
     )
+
+
+class NotFailedError(Exception):
+    """Raised when a message to retry is not (or no longer) failed: queued, being sent or sent."""
+
+
+def retry_failed_message(
+    session: Session, actor: audit.Actor, message: OutboxMessage, now: datetime | None = None
+) -> None:
+    """Puts a failed message back in the queue, due now. Its attempts and its last error stay,
+    as a record of what happened. The caller commits."""
+    now = now or utcnow()
+    # Conditional, so that two clicks (or a click racing another retry) queue it once.
+    requeued = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id, OutboxMessage.state == OutboxState.FAILED)
+        .values(state=OutboxState.QUEUED, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if requeued.rowcount != 1:
+        raise NotFailedError
+    session.refresh(message)
+    registration = (
+        session.get(Registration, message.registration_id) if message.registration_id else None
+    )
+    audit.record(
+        session,
+        actor,
+        "mail.retried",
+        f"{message.kind} to {message.recipient}, after {message.attempts} attempts",
+        registration=registration,
+        before={"state": OutboxState.FAILED, "last_error": message.last_error},
+        after={"state": OutboxState.QUEUED},
+        at=now,
+    )
+    session.flush()
