@@ -159,7 +159,9 @@ def test_organisers_cannot_change_capacity_nor_the_registration_window(
     assert closing.status_code == 403
     assert organiser_client.post("/admin/ateliers/inscriptions/rouvrir").status_code == 403
     assert count(app, "SELECT capacity FROM workshop WHERE number = 2") == 1
-    assert count(app, "SELECT count(*) FROM audit_entry WHERE action LIKE 'event.%'") == 0
+    assert (
+        count(app, "SELECT count(*) FROM audit_entry WHERE action LIKE 'event.registration%'") == 0
+    )
 
 
 def test_closing_and_reopening_registration_applies_to_the_public_form(

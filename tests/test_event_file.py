@@ -93,6 +93,10 @@ def test_loading_again_updates_texts_and_capacities_and_keeps_registrations(
     assert count(app, "SELECT seats_taken FROM workshop WHERE number = 1") == 1
     page = readable(client.get("/"))
     assert "Colloque renommé" in page and "Jardins partagés et compost" in page
+    # Who loaded it, from the terminal, and the capacity it changed, are in the audit log.
+    changed = "SELECT actor FROM audit_entry WHERE action = :action ORDER BY id DESC LIMIT 1"
+    assert count(app, changed, action="event.loaded").startswith("cli:")
+    assert count(app, changed, action="workshop.capacity_changed").startswith("cli:")
 
 
 def test_capacity_below_seats_taken_is_refused_and_changes_nothing(app, runner, client, tmp_path):

@@ -52,7 +52,7 @@ def load_event_command(path: Path, move_to: str | None) -> None:
     try:
         data = read_event_file(path)
         day = resolve_date(move_to, utcnow().date()) if move_to else None
-        event, promoted = load_event(db.session, data, move_to=day)
+        event, promoted = load_event(db.session, data, move_to=day, actor=cli_actor())
         db.session.commit()
     except EventFileError as error:
         db.session.rollback()

@@ -124,9 +124,14 @@ class LoadedEvent(NamedTuple):
     promoted: int
 
 
-def load_event(session: Session, data: dict, move_to: date | None = None) -> LoadedEvent:
+def load_event(
+    session: Session,
+    data: dict,
+    move_to: date | None = None,
+    actor: audit.Actor = audit.SYSTEM,
+) -> LoadedEvent:
     """Creates or updates the event named by its slug. Registrations are never deleted, and a
-    capacity below the seats already taken is refused. The caller commits."""
+    capacity below the seats already taken is refused. Audited; the caller commits."""
     info = _required(data, "event", "file")
     if not isinstance(info, dict):
         raise EventFileError("[event] must be a table")
@@ -190,7 +195,16 @@ def load_event(session: Session, data: dict, move_to: date | None = None) -> Loa
     session.flush()
 
     _load_programme(event, data.get("programme", []))
-    promoted = _load_workshops(session, event, data.get("workshops", []), info.get("capacity"))
+    promoted = _load_workshops(
+        session, event, data.get("workshops", []), info.get("capacity"), actor
+    )
+    audit.record(
+        session,
+        actor,
+        "event.loaded",
+        f"{event.slug}: {event.title}, {event.date.isoformat()}, {len(event.workshops)} workshops",
+        event=event,
+    )
     return LoadedEvent(event, promoted)
 
 
@@ -216,7 +230,11 @@ def _load_programme(event: Event, items: list[dict]) -> None:
 
 
 def _load_workshops(
-    session: Session, event: Event, items: list[dict], default_capacity: int | None
+    session: Session,
+    event: Event,
+    items: list[dict],
+    default_capacity: int | None,
+    actor: audit.Actor,
 ) -> int:
     """Returns how many waiting participants got a seat that a larger capacity opened."""
     existing = {w.number: w for w in event.workshops}
@@ -244,7 +262,7 @@ def _load_workshops(
         session.add(workshop)
         session.flush()
         try:
-            promoted += change_capacity(session, audit.SYSTEM, workshop, capacity)
+            promoted += change_capacity(session, actor, workshop, capacity)
         except CapacityBelowSeatsError as error:
             raise EventFileError(
                 f"workshop {number}: capacity {capacity} is below the "
