@@ -7,6 +7,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -23,7 +24,32 @@ MINIMUM_PASSWORD_LENGTH = 12
 
 
 class AccountError(Exception):
-    """The account cannot be created or changed as asked; the message says why."""
+    """The account cannot be created or changed as asked; the message says why (in English, for
+    the terminal); each kind is its own class, so that the dashboard can say it in French."""
+
+
+class InvalidEmailError(AccountError):
+    pass
+
+
+class PasswordTooShortError(AccountError):
+    pass
+
+
+class DuplicateEmailError(AccountError):
+    pass
+
+
+class WrongPasswordError(AccountError):
+    pass
+
+
+class OwnAccountError(AccountError):
+    """An admin may not disable the account they are using."""
+
+
+class LastAdminError(AccountError):
+    """Without an active admin, nobody could manage the accounts from the dashboard."""
 
 
 def find_user(session: Session, email: str) -> User | None:
@@ -34,19 +60,31 @@ def create_user(
     session: Session, actor: audit.Actor, email: str, password: str, role: Role
 ) -> User:
     email = normalise_email(email)
-    if "@" not in email or len(email) > 320:
-        raise AccountError(f"not an e-mail address: {email!r}")
-    if len(password) < MINIMUM_PASSWORD_LENGTH:
-        raise AccountError(f"the password needs at least {MINIMUM_PASSWORD_LENGTH} characters")
+    local_part, _, domain = email.rpartition("@")
+    if not local_part or not domain or len(email) > 320 or any(c.isspace() for c in email):
+        raise InvalidEmailError(f"not an e-mail address: {email!r}")
+    _check_password_length(password)
     if find_user(session, email) is not None:
-        raise AccountError(f"{email} already has an account")
+        raise DuplicateEmailError(f"{email} already has an account")
     user = User(email=email, password_hash=hasher.hash(password), role=role, active=True)
-    session.add(user)
-    session.flush()
+    try:
+        # The unique constraint decides when two admins create the same address at once.
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError as error:
+        raise DuplicateEmailError(f"{email} already has an account") from error
     audit.record(
         session, actor, "user.created", f"{email} ({role})", after={"email": email, "role": role}
     )
     return user
+
+
+def _check_password_length(password: str) -> None:
+    if len(password) < MINIMUM_PASSWORD_LENGTH:
+        raise PasswordTooShortError(
+            f"the password needs at least {MINIMUM_PASSWORD_LENGTH} characters"
+        )
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
@@ -66,9 +104,14 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def set_active(session: Session, actor: audit.Actor, user: User, active: bool) -> None:
-    """Disables (or enables again) an account; a disabled user's sessions end at once."""
+    """Disables (or enables again) an account; a disabled user's sessions end at once.
+    Refuses to disable the actor's own account or the last active admin."""
     if user.active == active:
         return
+    if not active and actor.user_id == user.id:
+        raise OwnAccountError(f"{user.email} cannot disable their own account")
+    if not active and user.is_admin and _active_admin_count(session) <= 1:
+        raise LastAdminError(f"{user.email} is the last active admin")
     user.active = active
     user.session_nonce = secrets.token_hex(16)
     audit.record(
@@ -79,6 +122,26 @@ def set_active(session: Session, actor: audit.Actor, user: User, active: bool) -
         before={"active": not active},
         after={"active": active},
     )
+
+
+def _active_admin_count(session: Session) -> int:
+    # Locks the active admins' rows (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
+    # writers), so that two admins disabling each other at once cannot leave none.
+    admins = select(User.id).where(User.role == Role.ADMIN, User.active.is_(True))
+    return len(session.scalars(admins.with_for_update()).all())
+
+
+def change_password(session: Session, user: User, current_password: str, new_password: str) -> None:
+    """Sets the user's own password; their other sessions end (a new nonce), so the caller
+    logs the current one in again."""
+    try:
+        hasher.verify(user.password_hash, current_password)
+    except (VerificationError, InvalidHashError) as error:
+        raise WrongPasswordError("the current password is wrong") from error
+    _check_password_length(new_password)
+    user.password_hash = hasher.hash(new_password)
+    user.session_nonce = secrets.token_hex(16)
+    audit.record(session, audit.Actor.of(user), "user.password_changed", user.email)
 
 
 def load_session_user(session: Session, session_id: str) -> User | None:

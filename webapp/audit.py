@@ -6,14 +6,16 @@ transaction as the change, so that the log can never miss one nor record one tha
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from .database import utcnow
 from .models import AuditEntry, Event, Registration, User
+from .roster import SearchPage
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,14 @@ def entries_query(
     action: str | None = None,
     actor: str | None = None,
     registration_id: int | None = None,
+    with_account_changes: bool = False,
 ) -> Select:
-    """The log, newest first, filtered by event, action, actor (a part of it) or registration."""
+    """The log, newest first, filtered by event, action, actor (a part of it) or registration;
+    `with_account_changes` adds the entries of no event (accounts, logins) to the event's."""
     query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-    if event is not None:
+    if event is not None and with_account_changes:
+        query = query.where(or_(AuditEntry.event_id == event.id, AuditEntry.event_id.is_(None)))
+    elif event is not None:
         query = query.where(AuditEntry.event_id == event.id)
     if action:
         query = query.where(AuditEntry.action == action)
@@ -80,3 +86,32 @@ def entries_query(
     if registration_id is not None:
         query = query.where(AuditEntry.registration_id == registration_id)
     return query
+
+
+def entries_page(session: Session, query: Select, page: int, per_page: int) -> SearchPage:
+    """One page of a log query; a page past the end gives the last one."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page = min(max(page, 1), max(math.ceil(total / per_page), 1))
+    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page))
+    return SearchPage(list(rows), total, page, per_page)
+
+
+def actions_in_log(session: Session, event: Event | None) -> list[str]:
+    """The actions that the event's log (with the account changes) holds, for a filter."""
+    query = entries_query(event, with_account_changes=True).order_by(None)
+    actions = query.with_only_columns(AuditEntry.action).distinct().order_by(AuditEntry.action)
+    return list(session.scalars(actions))
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: object
+    after: object
+
+
+def changes(entry: AuditEntry) -> list[Change]:
+    """The entry's before and after, field by field, in the order they were written."""
+    before, after = entry.before or {}, entry.after or {}
+    fields = list(before) + [name for name in after if name not in before]
+    return [Change(name, before.get(name), after.get(name)) for name in fields]

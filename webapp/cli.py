@@ -279,7 +279,11 @@ def users_disable_command(email: str) -> None:
     user = find_user(db.session, email)
     if user is None:
         raise click.ClickException(f"no account for {email.strip()}")
-    set_active(db.session, cli_actor(), user, False)
+    try:
+        set_active(db.session, cli_actor(), user, False)
+    except AccountError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(f"Disabled {user.email}.")
 

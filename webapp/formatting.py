@@ -1,7 +1,9 @@
 """Dates and times shown the way each language writes them (fr_BE, en_GB)."""
 
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime as babel_format_datetime
 from flask_babel import format_date, format_time, get_locale, gettext
 
 from .models import Registration, RegistrationStatus
@@ -30,6 +32,12 @@ def long_date(day: date | datetime) -> str:
     return format_date(day, "full")
 
 
+def local_datetime(at: datetime, zone: ZoneInfo) -> str:
+    """A moment as a short date and time where it happened (the event's time zone), not in UTC
+    as Flask-Babel would show it."""
+    return babel_format_datetime(at, "d MMM y, HH:mm", tzinfo=zone, locale=get_locale())
+
+
 def registration_status(registration: Registration, waitlist_position: int | None = None) -> str:
     """A plain string, so that HTML pages escape it and text e-mails keep it as it is."""
     if registration.status is RegistrationStatus.CONFIRMED:
@@ -44,4 +52,5 @@ def registration_status(registration: Registration, waitlist_position: int | Non
 def register_filters(app) -> None:
     app.add_template_filter(clock)
     app.add_template_filter(long_date)
+    app.add_template_filter(local_datetime)
     app.jinja_env.globals["registration_status"] = registration_status

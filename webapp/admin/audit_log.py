@@ -2,11 +2,180 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from zoneinfo import ZoneInfo
 
+from flask import current_app, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from jinja2_fragments.flask import render_block
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional, Regexp
+
+from .. import audit
+from ..events import find_current_event
+from ..extensions import db
+from ..forms import SINGLE_LINE_FORBIDDEN, _strip, one_of_the_choices, without_control_characters
+from ..models import AuditEntry, RegistrationStatus, Role
 from . import admin
+
+ENTRIES_PER_PAGE = 50
+
+# Every action the application records, including those of pages still being built; an action
+# missing here is shown as it is stored.
+ACTION_LABELS = {
+    "registration.created": _l("Inscription"),
+    "registration.cancelled": _l("Annulation"),
+    "registration.promoted": _l("Place obtenue depuis la liste d'attente"),
+    "registration.moved": _l("Changement d'atelier"),
+    "registration.edited": _l("Inscription modifiée"),
+    "registration.checked_in": _l("Arrivée enregistrée"),
+    "registration.check_in_undone": _l("Arrivée annulée"),
+    "confirmation.resent": _l("Confirmation renvoyée"),
+    "workshop.capacity_changed": _l("Capacité d'un atelier modifiée"),
+    "event.registration_closed": _l("Inscriptions fermées"),
+    "event.registration_reopened": _l("Inscriptions rouvertes"),
+    "mailing.sent": _l("Envoi aux participant·e·s"),
+    "outbox.retried": _l("Nouvel essai d'envoi d'un e-mail"),
+    "user.created": _l("Compte créé"),
+    "user.enabled": _l("Compte réactivé"),
+    "user.disabled": _l("Compte désactivé"),
+    "user.login": _l("Connexion au tableau de bord"),
+    "user.password_changed": _l("Mot de passe changé"),
+}
+
+FIELD_LABELS = {
+    "status": _l("Statut"),
+    "workshop": _l("Atelier"),
+    "capacity": _l("Capacité"),
+    "lunch": _l("Lunch"),
+    "dietary": _l("Régime alimentaire"),
+    "active": _l("Actif"),
+    "role": _l("Rôle"),
+    "email": _l("Adresse e-mail"),
+}
+
+VALUE_LABELS = {
+    RegistrationStatus.CONFIRMED.value: _l("confirmée"),
+    RegistrationStatus.WAITLISTED.value: _l("liste d'attente"),
+    RegistrationStatus.CANCELLED.value: _l("annulée"),
+    Role.ORGANISER.value: _l("organisateur·rice"),
+    Role.ADMIN.value: _l("admin"),
+}
+
+ANY_ACTION = ""
+
+
+def action_label(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
+
+
+def actor_label(actor: str) -> str:
+    """Who acted, as a reader says it: an account's e-mail and role, a participant, a terminal."""
+    kind, _, name = actor.partition(":")
+    if kind == Role.ADMIN:
+        return gettext("%(email)s (admin)", email=name)
+    if kind == Role.ORGANISER:
+        return gettext("%(email)s (organisateur·rice)", email=name)
+    if kind == "cli":
+        return gettext("Terminal (%(user)s)", user=name)
+    if actor == audit.PARTICIPANT.label:
+        return gettext("La personne inscrite")
+    if actor == audit.SYSTEM.label:
+        return gettext("Automatique")
+    return actor
+
+
+def field_label(field: str) -> str:
+    return str(FIELD_LABELS.get(field, field))
+
+
+def value_label(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return gettext("oui") if value else gettext("non")
+    return str(VALUE_LABELS.get(value, value)) if isinstance(value, str) else str(value)
+
+
+class LogFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a search: it changes nothing
+
+    action = SelectField(
+        _l("Action"),
+        validators=[one_of_the_choices(_l("Choisissez une action de la liste."))],
+        validate_choice=False,
+        default=ANY_ACTION,
+    )
+    actor = StringField(
+        _l("Qui (une partie de l'adresse)"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=340, message=_l("340 caractères au maximum.")),
+            without_control_characters(SINGLE_LINE_FORBIDDEN),
+        ],
+    )
+    registration = StringField(
+        _l("N° d'inscription"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Regexp(r"^\d{1,9}$", message=_l("Indiquez un numéro d'inscription (en chiffres).")),
+        ],
+    )
+
+    def __init__(self, *args, actions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action.choices = [SelectChoice(ANY_ACTION, _l("Toutes"))] + [
+            SelectChoice(action, action_label(action)) for action in actions
+        ]
+
+
+def _page_number() -> int:
+    return request.args.get("page", 1, type=int)
+
+
+def registration_url(entry: AuditEntry) -> str:
+    # The registration's page on the dashboard, built from the list's URL so that this page
+    # does not depend on the name of the detail page's endpoint.
+    return f"{url_for('admin.registrations')}/{entry.registration_id}"
 
 
 @admin.get("/journal")
 def audit_log():
-    return render_template("admin/audit_log.html")
+    event = find_current_event()
+    form = LogFilterForm(request.args, actions=audit.actions_in_log(db.session, event))
+    entries = None
+    if form.validate():
+        query = audit.entries_query(
+            event,
+            action=form.action.data or None,
+            actor=form.actor.data or None,
+            registration_id=int(form.registration.data) if form.registration.data else None,
+            with_account_changes=True,
+        )
+        entries = audit.entries_page(db.session, query, _page_number(), ENTRIES_PER_PAGE)
+    context = {
+        "form": form,
+        "entries": entries,
+        "zone": event.zone if event else ZoneInfo("UTC"),
+        "filters": {field.name: field.data for field in form if field.data},
+        "action_label": action_label,
+        "actor_label": actor_label,
+        "field_label": field_label,
+        "value_label": value_label,
+        "changes": audit.changes,
+        "registration_url": registration_url,
+    }
+    # 422 as for any form with errors: htmx swaps it in, with the message.
+    status = 200 if entries is not None else 422
+    if request.htmx and not request.htmx.boosted:
+        body = render_block("admin/audit_log.html", "results", **context)
+    else:
+        body = render_template("admin/audit_log.html", **context)
+    response = current_app.make_response((body, status))
+    response.vary.add("HX-Request")
+    return response
