@@ -22,8 +22,7 @@ from . import admin
 
 ENTRIES_PER_PAGE = 50
 
-# Every action the application records, including those of pages still being built; an action
-# missing here is shown as it is stored.
+# Every action the application records (a test checks that none is missing).
 ACTION_LABELS = {
     "registration.created": _l("Inscription"),
     "registration.cancelled": _l("Annulation"),
@@ -34,10 +33,11 @@ ACTION_LABELS = {
     "registration.check_in_undone": _l("Arrivée annulée"),
     "confirmation.resent": _l("Confirmation renvoyée"),
     "workshop.capacity_changed": _l("Capacité d'un atelier modifiée"),
+    "event.loaded": _l("Fichier de l'événement chargé"),
     "event.registration_closed": _l("Inscriptions fermées"),
     "event.registration_reopened": _l("Inscriptions rouvertes"),
     "mailing.sent": _l("Envoi aux participant·e·s"),
-    "outbox.retried": _l("Nouvel essai d'envoi d'un e-mail"),
+    "mail.retried": _l("Nouvel essai d'envoi d'un e-mail"),
     "user.created": _l("Compte créé"),
     "user.enabled": _l("Compte réactivé"),
     "user.disabled": _l("Compte désactivé"),
