@@ -8,35 +8,8 @@ from conftest import readable
 
 from webapp.audit import SYSTEM
 from webapp.extensions import db
-from webapp.models import Event, Registration
-from webapp.registration import Applicant, cancel_registration, register
-
-
-@pytest.fixture
-def add_registration(app, event):
-    """Registers someone through the domain function (the public form refuses control
-    characters, which the export must still survive); returns the registration's id."""
-    added = 0
-
-    def add(first_name="Awa", last_name="Diallo", organisation=None, workshop=1, **changes):
-        nonlocal added
-        added += 1
-        applicant = Applicant(
-            first_name=first_name,
-            last_name=last_name,
-            email=changes.pop("email", f"person{added}@example.org"),
-            organisation=organisation,
-            workshop_number=workshop,
-            lunch=changes.pop("lunch", True),
-            dietary=changes.pop("dietary", None),
-            language="fr",
-        )
-        with app.app_context():
-            result = register(db.session, db.session.get(Event, event), applicant)
-            db.session.commit()
-            return result.registration.id
-
-    return add
+from webapp.models import Registration
+from webapp.registration import cancel_registration
 
 
 def exported_rows(response, separator=";") -> list[list[str]]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 
 from flask_babel import gettext
 
 from .formatting import registration_status
-from .models import Registration
 from .roster import EventRoster
 
 SEPARATORS = (";", ",")
@@ -87,14 +85,3 @@ def registrations_csv(roster: EventRoster, separator: str) -> Iterator[str]:
 def _local(moment: datetime | None, event) -> str | None:
     """A date and time in the event's time zone, in the form spreadsheets read as one."""
     return moment.astimezone(event.zone).strftime("%Y-%m-%d %H:%M") if moment else None
-
-
-def by_last_name(registrations: Iterable[Registration]) -> list[Registration]:
-    """Sorted as a reader looks for a name on a sheet: by last name then first name, with
-    accents and case ignored (Émile among the E)."""
-    return sorted(registrations, key=lambda r: (_sort_key(r.last_name), _sort_key(r.first_name)))
-
-
-def _sort_key(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))

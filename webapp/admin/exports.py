@@ -12,10 +12,10 @@ from wtforms.validators import AnyOf
 
 from ..errors import error_page
 from ..events import current_event
-from ..exports import SEPARATORS, by_last_name, registrations_csv
+from ..exports import SEPARATORS, registrations_csv
 from ..extensions import db
 from ..models import Event
-from ..roster import event_roster
+from ..roster import by_last_name, event_roster
 from . import admin, admin_only
 
 EVERY_WORKSHOP = ""
