@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import count, readable
+from conftest import count, mail_body, readable, registration_form
 from sqlalchemy import select
 
 from webapp.audit import SYSTEM
@@ -232,3 +232,60 @@ def test_checking_in_needs_the_csrf_token(csrf_on, app, make_user, add_registrat
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post(f"{url}/arrivee", data={"csrf_token": token}).status_code == 303
     assert checked_in(app, awa)
+
+
+def qr_code_parts(message) -> list:
+    return [part for part in message.walk() if part.get_content_type() == "image/png"]
+
+
+def test_the_confirmation_mail_carries_the_qr_code_of_the_checkin_url(
+    smtp, app, client, runner, organiser_client, event
+):
+    registered = client.post("/inscription", data=registration_form(email="awa@example.org"))
+    assert registered.status_code == 303
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+    [message] = smtp.messages
+    code = count(app, "SELECT checkin_code FROM registration")
+    checkin_url = f"http://atelier.test/admin/accueil/code/{code}"
+
+    assert checkin_url in mail_body(message, "plain")
+    html = mail_body(message, "html")
+    [image] = qr_code_parts(message)
+    assert image["Content-ID"] == "<checkin-qr@atelier>"
+    assert image.get_content_disposition() == "inline"
+    assert 'src="cid:checkin-qr@atelier"' in html and checkin_url in html
+    png = image.get_content()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) < 2000
+
+    scanned = organiser_client.get(checkin_url.removeprefix("http://atelier.test"))
+    assert "Awa Diallo" in readable(scanned)
+
+
+def test_promotion_and_reminder_mails_carry_the_qr_code_but_not_waiting_or_cancellation_mails(
+    smtp, app, client, runner, event
+):
+    for email in ("seated@example.org", "waiting@example.org"):
+        form = registration_form(email=email, workshop="3")  # one seat
+        assert client.post("/inscription", data=form).status_code == 303
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+    [waiting_mail] = smtp.handler.to("waiting@example.org")
+    assert qr_code_parts(waiting_mail) == []
+    assert "/admin/accueil/code/" not in mail_body(waiting_mail)
+
+    with app.app_context():
+        seated = db.session.scalar(select(Registration).filter_by(email="seated@example.org"))
+        cancel_registration(db.session, seated, SYSTEM)
+        db.session.commit()
+    assert runner.invoke(args=["reminders", "send"]).exit_code == 0
+    assert runner.invoke(args=["mail", "send-due"]).exit_code == 0
+
+    [_, promoted, reminder] = smtp.handler.to("waiting@example.org")
+    for mail in (promoted, reminder):
+        assert len(qr_code_parts(mail)) == 1
+        assert "/admin/accueil/code/" in mail_body(mail)
+    assert promoted["Subject"].startswith("Une place pour vous")
+    assert reminder["Subject"].startswith("Rappel")
+    [_, cancelled] = smtp.handler.to("seated@example.org")
+    assert cancelled["Subject"].startswith("Inscription annulée")
+    assert qr_code_parts(cancelled) == []
+    assert "/admin/accueil/code/" not in mail_body(cancelled)

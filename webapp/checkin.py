@@ -14,11 +14,20 @@ from sqlalchemy.orm import Session
 from . import audit
 from .database import utcnow
 from .links import public_url
-from .models import Event, Registration, RegistrationStatus
+from .models import Event, MailKind, Registration, RegistrationStatus
 
 # What models.new_checkin_code makes, with room to spare; anything else (a NUL byte, say) never
 # reaches the database.
 CHECKIN_CODE = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+
+# The mails that bring a participant to the door carry the QR code; the others (waiting list,
+# cancellation) have no seat to check in to.
+QR_CODE_KINDS = frozenset({MailKind.CONFIRMATION, MailKind.PROMOTED, MailKind.REMINDER})
+# How the HTML part refers to the PNG attached to the mail: clients that block data: URIs and
+# SVG (Gmail) show an inline attachment.
+QR_CODE_CONTENT_ID = "checkin-qr@atelier"
+QR_CODE_SOURCE = f"cid:{QR_CODE_CONTENT_ID}"
 
 
 class NotSeatedError(Exception):
@@ -32,6 +41,13 @@ class NotSeatedError(Exception):
 def checkin_url(code: str) -> str:
     """The absolute address that the participant's QR code holds."""
     return public_url("admin.checkin_code", code=code)
+
+
+def mail_checkin_url(kind: MailKind, registration: Registration) -> str | None:
+    """The check-in link a mail of this kind shows, if it shows one."""
+    if kind in QR_CODE_KINDS and registration.status is RegistrationStatus.CONFIRMED:
+        return checkin_url(registration.checkin_code)
+    return None
 
 
 def checkin_qr_png(url: str) -> bytes:
