@@ -3,13 +3,18 @@
 import re
 
 import pytest
-from conftest import count, mail_body, readable, registration_form
+import test_browser
+from conftest import PASSWORD, count, mail_body, readable, registration_form
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from webapp.audit import SYSTEM
 from webapp.extensions import db
 from webapp.models import AuditEntry, Registration
 from webapp.registration import cancel_registration
+
+# The browser test's fixtures: Chromium, the live site with CSRF on, a French visitor.
+browser, site, visitor = test_browser.browser, test_browser.site, test_browser.visitor
 
 ARRIVED = re.compile(r"Présent·e depuis \d{1,2}h(\d\d)?")
 
@@ -213,8 +218,6 @@ def test_without_javascript_a_tap_comes_back_to_the_same_filtered_list(
 
 
 def test_checking_in_needs_the_csrf_token(csrf_on, app, make_user, add_registration):
-    from conftest import PASSWORD
-
     awa = add_registration("Awa", "Bah", workshop=1)
     url = f"/admin/accueil/code/{code_of(app, awa)}"
     make_user("orga@atelier.test")
@@ -289,3 +292,30 @@ def test_promotion_and_reminder_mails_carry_the_qr_code_but_not_waiting_or_cance
     assert cancelled["Subject"].startswith("Inscription annulée")
     assert qr_code_parts(cancelled) == []
     assert "/admin/accueil/code/" not in mail_body(cancelled)
+
+
+@pytest.mark.browser
+def test_at_the_door_a_phone_finds_a_name_and_checks_in_with_one_tap(
+    site, visitor, make_user, add_registration
+):
+    make_user("orga@atelier.test")
+    add_registration("Hélène", "Dupré", organisation="Commune de Namur", workshop=1)
+    add_registration("Awa", "Bah", workshop=1)
+    phone = visitor(viewport=test_browser.PHONE)
+    page = phone.open("/admin/login")
+    page.fill("#email", "orga@atelier.test")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto("/admin/accueil")
+    counts = page.locator("#checkin-counts")
+
+    page.fill("#checkin-search", "helene")
+    expect(page.locator(".checkin-row")).to_have_count(1)
+    page.click("text=Arrivé·e")  # straight after typing: the search must not undo the swap
+    expect(page.locator(".checkin-row--present")).to_contain_text("Présent·e depuis")
+    expect(counts).to_contain_text("1 présent·e·s, 1 absent·e·s sur 2")
+    page.locator(".checkin-row button").click()
+    expect(page.locator(".checkin-row--present")).to_have_count(0)
+    expect(counts).to_contain_text("0 présent·e·s, 2 absent·e·s sur 2")
+    assert page.evaluate("window.cspViolations") == []
+    assert phone.console_errors == [] and phone.page_errors == []
