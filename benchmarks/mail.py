@@ -27,7 +27,7 @@ from webapp.config import Config, database_url
 from webapp.database import utcnow
 from webapp.event_file import load_event
 from webapp.extensions import db
-from webapp.mail_delivery import build_message
+from webapp.mail_delivery import build_message, checkin_urls_of
 from webapp.mail_job import send_due
 from webapp.models import OutboxMessage, OutboxState
 from webapp.registration import Applicant, register
@@ -48,7 +48,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def benchmark_event(day):
+def benchmark_event(day, seats):
     return {
         "event": {
             "slug": "benchmark",
@@ -60,13 +60,15 @@ def benchmark_event(day):
             "address": "Place du Marché 1, 1000 Bruxelles",
             "contact_email": "orga@bench.test",
         },
-        "workshops": [{"number": 1, "title": "Atelier", "description": "…", "capacity": 10}],
+        "workshops": [{"number": 1, "title": "Atelier", "description": "…", "capacity": seats}],
     }
 
 
 def queue_messages(number: int) -> None:
-    """Registers `number` people through the real registration path: one e-mail each."""
-    event = load_event(db.session, benchmark_event(utcnow().date() + timedelta(days=30))).event
+    """Registers `number` people through the real registration path: one e-mail each, a
+    confirmation with its QR code, like most of what the worker sends (and reminders)."""
+    day = utcnow().date() + timedelta(days=30)
+    event = load_event(db.session, benchmark_event(day, seats=number)).event
     for i in range(number):
         applicant = Applicant(
             first_name="Participant",
@@ -83,7 +85,9 @@ def queue_messages(number: int) -> None:
 
 def plain_loop(port: int) -> int:
     """Reads every message, builds it like the worker does, sends on one connection."""
-    messages = [build_message(m) for m in db.session.scalars(select(OutboxMessage))]
+    stored = list(db.session.scalars(select(OutboxMessage)))
+    qr_code_urls = checkin_urls_of(db.session, stored)
+    messages = [build_message(m, qr_code_urls.get(m.id)) for m in stored]
     with smtplib.SMTP("127.0.0.1", port) as connection:
         for message in messages:
             connection.sendmail(message.sender, message.recipients, message.as_bytes())
@@ -117,6 +121,7 @@ def main() -> None:
         with app.app_context():
             upgrade()
             queue_messages(arguments.messages)
+            db.session.commit()
             db.session.remove()
 
         # Alternating rounds, so that a passing load on the machine hits both sides alike.

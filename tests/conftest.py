@@ -355,3 +355,33 @@ def organiser_client(app, make_user):
     response = log_in(client, make_user("organiser@atelier.test", "organiser"))
     assert response.status_code == 303, response.get_data(as_text=True)
     return client
+
+
+@pytest.fixture
+def add_registration(app, event):
+    """Registers someone through the domain function (the public form refuses control
+    characters, which the export must still survive); returns the registration's id."""
+    added = 0
+
+    def add(first_name="Awa", last_name="Diallo", organisation=None, workshop=1, **changes):
+        from webapp.models import Event
+        from webapp.registration import Applicant, register
+
+        nonlocal added
+        added += 1
+        applicant = Applicant(
+            first_name=first_name,
+            last_name=last_name,
+            email=changes.pop("email", f"person{added}@example.org"),
+            organisation=organisation,
+            workshop_number=workshop,
+            lunch=changes.pop("lunch", True),
+            dietary=changes.pop("dietary", None),
+            language="fr",
+        )
+        with app.app_context():
+            result = register(db.session, db.session.get(Event, event), applicant)
+            db.session.commit()
+            return result.registration.id
+
+    return add

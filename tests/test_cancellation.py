@@ -84,7 +84,9 @@ def test_a_cancelled_seat_leaves_the_participant_calendar(smtp, app, client, run
 
     confirmation, cancellation = smtp.messages
     assert cancellation["Subject"].startswith("Inscription annulée")
-    [published] = confirmation.iter_attachments()
+    [published] = [
+        a for a in confirmation.iter_attachments() if a.get_content_type() == "text/calendar"
+    ]
     [withdrawn] = cancellation.iter_attachments()
     assert published.get_content_type() == withdrawn.get_content_type() == "text/calendar"
     assert published.get_param("method") == "PUBLISH"

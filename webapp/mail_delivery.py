@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import audit
+from .checkin import QR_CODE_CONTENT_ID, QR_CODE_SOURCE, checkin_qr_png, checkin_url
 from .database import utcnow
 from .models import MailKind, OutboxMessage, OutboxState, Registration, RegistrationStatus
 
@@ -125,7 +126,9 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> Batch:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    for message in session.scalars(query):
+    messages = list(session.scalars(query))
+    checkin_urls = checkin_urls_of(session, messages)
+    for message in messages:
         message.state = OutboxState.SENDING
         message.lease_until = batch.lease_until
         message.lease_token = batch.token
@@ -139,6 +142,11 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> Batch:
             )
         )
     session.commit()
+    # Drawn once the claim is committed: a QR code takes milliseconds, and on SQLite the claim
+    # holds the write lock that registrations wait for.
+    for claimed in batch.pending:
+        if claimed.id in checkin_urls:
+            attach_qr_code(claimed.mail, checkin_urls[claimed.id])
     return batch
 
 
@@ -167,7 +175,30 @@ def _keep_lease(session: Session, batch: Batch) -> None:
 CALENDAR_METHOD = re.compile(r"^METHOD:(\S+)", re.MULTILINE)
 
 
-def build_message(message: OutboxMessage) -> Message:
+def checkin_urls_of(session: Session, messages: list[OutboxMessage]) -> dict[int, str]:
+    """The check-in link of each message whose HTML shows the QR code, by message id, from its
+    registration's code (one query). The PNG is made at send time rather than stored with the
+    message: it needs no column, costs the background worker a few milliseconds, not the
+    participant's registration request, and a message queued before QR codes never gets one."""
+    showing = [
+        m for m in messages if m.registration_id is not None and QR_CODE_SOURCE in m.body_html
+    ]
+    if not showing:
+        return {}
+    codes = dict(
+        session.execute(
+            select(Registration.id, Registration.checkin_code).where(
+                Registration.id.in_({m.registration_id for m in showing})
+            )
+        ).all()
+    )
+    return {
+        m.id: checkin_url(codes[m.registration_id]) for m in showing if m.registration_id in codes
+    }
+
+
+def build_message(message: OutboxMessage, qr_code_url: str | None = None) -> Message:
+    """The e-mail as sent, with the QR code of `qr_code_url` if given."""
     mail = Message(
         subject=message.subject,
         recipients=[message.recipient],
@@ -178,6 +209,8 @@ def build_message(message: OutboxMessage) -> Message:
     )
     # Kept across retries, so that a resent message is recognisably the same one.
     mail.msgId = message.message_id
+    if qr_code_url:
+        attach_qr_code(mail, qr_code_url)
     if message.calendar:
         # The content type repeats the calendar's METHOD (RFC 6047), or clients ignore it.
         method = CALENDAR_METHOD.search(message.calendar).group(1)
@@ -187,6 +220,17 @@ def build_message(message: OutboxMessage) -> Message:
             message.calendar.encode(),
         )
     return mail
+
+
+def attach_qr_code(mail: Message, url: str) -> None:
+    """The QR code of `url` as an inline PNG that the HTML part shows by its Content-ID."""
+    mail.attach(
+        "code-accueil.png",
+        "image/png",
+        checkin_qr_png(url),
+        disposition="inline",
+        headers={"Content-ID": f"<{QR_CODE_CONTENT_ID}>"},
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -9,6 +9,7 @@ import icalendar
 from flask import render_template
 from flask_babel import force_locale, gettext
 
+from .checkin import QR_CODE_SOURCE, mail_checkin_url
 from .formatting import locale_for
 from .links import public_host, public_url
 from .models import MailKind, Registration, RegistrationStatus
@@ -51,6 +52,8 @@ def render_registration_message(
             "MailKind": MailKind,
             "registration": registration,
             "event": event,
+            "checkin_url": mail_checkin_url(kind, registration),
+            "checkin_qr_source": QR_CODE_SOURCE,
             "workshop": registration.workshop,
             "waitlist_position": waitlist_position,
             "manage_url": public_url("public.manage", token=registration.manage_token),

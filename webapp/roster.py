@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
@@ -57,6 +59,24 @@ class EventRoster:
     @property
     def checked_in(self) -> int:
         return sum(r.checked_in_at is not None for r in self.seated)
+
+
+def by_last_name(registrations: Iterable[Registration]) -> list[Registration]:
+    """Sorted as a reader looks for a name on a list: by last name then first name, with
+    accents and case ignored (Émile among the E)."""
+    return sorted(registrations, key=lambda r: (folded(r.last_name), folded(r.first_name)))
+
+
+def name_matches(registration: Registration, text: str) -> bool:
+    """Whether every word typed is part of the name, accents and case ignored: "helene"
+    finds Hélène, as someone typing fast at the door expects."""
+    name = folded(registration.full_name)
+    return all(word in name for word in folded(text).split())
+
+
+def folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def event_roster(session: Session, event: Event, workshop_number: int | None = None) -> EventRoster:
