@@ -9,8 +9,8 @@ import enum
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased, contains_eager
 
 from .models import Event, Registration, RegistrationStatus, Workshop
 
@@ -129,6 +129,8 @@ class SearchPage:
     total: int
     page: int
     per_page: int
+    # Registration id -> position, for the waiting people among the rows.
+    waitlist_positions: dict[int, int] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -169,4 +171,31 @@ def search_registrations(session: Session, event: Event, search: RegistrationSea
         .limit(search.per_page)
         .offset((page - 1) * search.per_page)
     )
-    return SearchPage(list(rows), total, page, search.per_page)
+    rows = list(rows)
+    return SearchPage(rows, total, page, search.per_page, waitlist_positions(session, rows))
+
+
+def waitlist_positions(session: Session, registrations: list[Registration]) -> dict[int, int]:
+    """The waiting-list position of each waiting registration among these, in one query:
+    people are served in the order they joined the list, then by id."""
+    waiting_ids = [r.id for r in registrations if r.status is RegistrationStatus.WAITLISTED]
+    if not waiting_ids:
+        return {}
+    person, ahead = aliased(Registration), aliased(Registration)
+    rows = session.execute(
+        select(person.id, func.count(ahead.id))
+        .join(
+            ahead,
+            and_(
+                ahead.workshop_id == person.workshop_id,
+                ahead.status == RegistrationStatus.WAITLISTED,
+                or_(
+                    ahead.waitlisted_at < person.waitlisted_at,
+                    and_(ahead.waitlisted_at == person.waitlisted_at, ahead.id <= person.id),
+                ),
+            ),
+        )
+        .where(person.id.in_(waiting_ids))
+        .group_by(person.id)
+    )
+    return {registration_id: position for registration_id, position in rows}
