@@ -2,9 +2,9 @@
 
 from datetime import date, datetime, time
 
-from flask_babel import format_date, format_time, get_locale, gettext
+from flask_babel import format_date, format_datetime, format_time, get_locale, gettext
 
-from .models import Registration, RegistrationStatus
+from .models import Event, Registration, RegistrationStatus
 
 LOCALES = {"fr": "fr_BE", "en": "en_GB"}
 
@@ -30,6 +30,11 @@ def long_date(day: date | datetime) -> str:
     return format_date(day, "full")
 
 
+def event_time(at: datetime, event: Event) -> str:
+    """A moment as the clocks at the event show it (Flask-Babel would show it in UTC)."""
+    return format_datetime(at.astimezone(event.zone), "short", rebase=False)
+
+
 def registration_status(registration: Registration, waitlist_position: int | None = None) -> str:
     """A plain string, so that HTML pages escape it and text e-mails keep it as it is."""
     if registration.status is RegistrationStatus.CONFIRMED:
@@ -44,4 +49,5 @@ def registration_status(registration: Registration, waitlist_position: int | Non
 def register_filters(app) -> None:
     app.add_template_filter(clock)
     app.add_template_filter(long_date)
+    app.add_template_filter(event_time)
     app.jinja_env.globals["registration_status"] = registration_status
