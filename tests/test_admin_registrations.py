@@ -181,6 +181,8 @@ def test_long_lists_are_paginated_and_pages_keep_the_search(app, admin_client, e
         "?page=abc",
         "?page=-3",
         "?page=0",
+        "?page=%C2%B2",
+        "?page=1e3",
         "?page=99999999999999999999",
         "?sort=evil",
         "?sort=name%00",
@@ -626,3 +628,49 @@ def test_every_action_needs_its_csrf_token(app, make_user, people):
     )
     assert response.status_code == 303
     assert count(app, STATUS, email="awa.diallo@example.org") == "cancelled"
+
+
+def test_concurrent_moves_and_cancels_of_one_person_never_miscount_seats(app, people):
+    """Admins clicking at the same moment: the registration's row lock makes each action see
+    what the one before it left, so a seat is freed or taken once."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from webapp.audit import SYSTEM
+    from webapp.registration import (
+        AlreadyInWorkshopError,
+        NothingToCancelError,
+        RegistrationCancelledError,
+        cancel_registration,
+        move_registration,
+    )
+
+    start = Barrier(6)
+
+    def act(kind: str) -> str:
+        with app.app_context():
+            zoe = db.session.query(Registration).filter_by(email="zoe.martin@example.org").one()
+            target = db.session.query(Workshop).filter_by(number=1).one()
+            db.session.rollback()  # ends the read: SQLite's BEGIN IMMEDIATE would hold the lock
+            start.wait()
+            try:
+                if kind == "move":
+                    move_registration(db.session, SYSTEM, zoe, target)
+                else:
+                    cancel_registration(db.session, zoe, SYSTEM)
+                db.session.commit()
+                return kind
+            except (AlreadyInWorkshopError, NothingToCancelError, RegistrationCancelledError):
+                db.session.rollback()
+                return "nothing"
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(act, ["move", "cancel"] * 3))
+
+    assert outcomes.count("cancel") == 1 and outcomes.count("move") <= 1
+    assert count(app, STATUS, email="zoe.martin@example.org") == "cancelled"
+    # Zoé's seat in workshop 3, wherever she was, went to Bruno.
+    assert count(app, STATUS, email="bruno.waiting@example.org") == "confirmed"
+    assert_seats_match_confirmed(app)

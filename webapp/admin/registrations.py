@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
@@ -27,6 +28,7 @@ from . import admin, admin_only
 SEARCH_MAX_LENGTH = 100
 LUNCH_VALUES = {"yes": True, "no": False}
 ORDERS = {"asc": False, "desc": True}
+PAGE_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class BadQuery(Exception):
@@ -59,7 +61,7 @@ def _search_from_query(workshop_numbers: set[int]) -> RegistrationSearch:
         lunch=lunch,
         sort=SortKey(sort) if sort in set(SortKey) else defaults.sort,
         descending=ORDERS.get(request.args.get("order", ""), defaults.descending),
-        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+        page=int(page) if PAGE_NUMBER.fullmatch(page) else 1,
     )
 
 
@@ -96,18 +98,10 @@ def registration_list():
     try:
         search = _search_from_query({w.number for w in event.workshops})
     except BadQuery:
-        body = render_template(
-            "admin/registrations.html",
-            bad_query=gettext(
-                "Ce filtre n'existe pas (le lien est peut-être ancien). Choisissez-en un "
-                "dans la liste."
-            ),
-            search=RegistrationSearch(),
-            result=None,
-            link=lambda **changes: url_for("admin.registrations", **changes),
-            SortKey=SortKey,
+        message = gettext(
+            "Ce filtre n'existe pas (le lien est peut-être ancien). Choisissez-en un dans la liste."
         )
-        return body, 400
+        return render_template("admin/registrations.html", bad_query=message), 400
     result = search_registrations(db.session, event, search)
     search = dataclasses.replace(search, page=result.page)
     context = {
