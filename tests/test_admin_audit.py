@@ -50,7 +50,9 @@ def test_the_log_shows_each_change_with_who_when_and_before_after(app, admin_cli
     page = admin_client.get("/admin/journal")
     assert page.status_code == 200
     entries = rows(page)
-    created_account, promoted, cancelled, waiting, registered, login, admin_account = entries
+    created_account, promoted, cancelled, waiting, registered, loaded, login, admin_account = (
+        entries
+    )
     assert "admin@atelier.test (admin) Compte créé nouvelle.orga@atelier.test" in created_account
     assert "Adresse e-mail : — → nouvelle.orga@atelier.test" in created_account
     assert "Rôle : — → organisateur·rice" in created_account
@@ -61,6 +63,7 @@ def test_the_log_shows_each_change_with_who_when_and_before_after(app, admin_cli
     assert "La personne inscrite Inscription Jo Martin" in waiting
     assert "Statut : — → liste d'attente" in waiting and "Atelier : — → 3" in waiting
     assert "Statut : — → confirmée" in registered
+    assert "Automatique Fichier de l'événement chargé colloque-test" in loaded
     assert "admin@atelier.test (admin) Connexion au tableau de bord" in login
     assert "Automatique Compte créé admin@atelier.test (admin)" in admin_account
     awa = registration_id(app, "awa@example.org")
@@ -72,13 +75,13 @@ def test_times_are_shown_in_the_events_time_zone(app, admin_client, event):
         audit.record(
             db.session,
             audit.SYSTEM,
-            "outbox.retried",
+            "mail.retried",
             "a test",
             event=db.session.get(Event, event),
             at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC),
         )
         db.session.commit()
-    text = shown(admin_client.get("/admin/journal?action=outbox.retried"))
+    text = shown(admin_client.get("/admin/journal?action=mail.retried"))
     assert "16 janv. 2026, 00:30 Automatique Nouvel essai d'envoi d'un e-mail a test" in text
 
 
@@ -114,6 +117,7 @@ def test_the_action_filter_offers_the_actions_in_the_log_by_their_label(admin_cl
         "registration.promoted",
         "user.created",
         "user.login",
+        "event.loaded",
     }
 
 
@@ -154,24 +158,24 @@ def test_garbage_filters_get_a_french_message_not_an_error(admin_client, event, 
 def test_garbage_pages_and_unknown_parameters_give_a_sane_page(admin_client, event, query):
     response = admin_client.get(f"/admin/journal?{query}")
     assert response.status_code == 200
-    assert "2 entrées" in readable(response)  # the admin's account and login
+    assert "3 entrées" in readable(response)  # the admin's account and login, the event's load
 
 
 def test_the_log_comes_fifty_entries_a_page(app, admin_client, event):
     with app.app_context():
         for number in range(60):
-            audit.record(db.session, audit.SYSTEM, "outbox.retried", f"message {number}")
+            audit.record(db.session, audit.SYSTEM, "mail.retried", f"message {number}")
         db.session.commit()
-    first = admin_client.get("/admin/journal?action=outbox.retried")
+    first = admin_client.get("/admin/journal?action=mail.retried")
     assert len(rows(first)) == 50
     assert "60 entrées · page 1 sur 2" in readable(first)
     assert rows(first)[0].endswith("message 59")
     link = re.search(r'href="([^"]+)" rel="next"', first.get_data(as_text=True)).group(1)
-    assert link.replace("&amp;", "&") == "/admin/journal?page=2&action=outbox.retried"
-    second = admin_client.get("/admin/journal?action=outbox.retried&page=2")
+    assert link.replace("&amp;", "&") == "/admin/journal?page=2&action=mail.retried"
+    second = admin_client.get("/admin/journal?action=mail.retried&page=2")
     assert len(rows(second)) == 10 and rows(second)[-1].endswith("message 0")
     assert 'rel="prev"' in second.get_data(as_text=True)
-    beyond = admin_client.get("/admin/journal?action=outbox.retried&page=7")
+    beyond = admin_client.get("/admin/journal?action=mail.retried&page=7")
     assert rows(beyond) == rows(second)
 
 
@@ -193,7 +197,7 @@ def test_organisers_read_the_log(organiser_client, history):
     response = organiser_client.get("/admin/journal")
     assert response.status_code == 200
     entries = rows(response)
-    assert len(entries) == 9  # and the organiser's account and login
+    assert len(entries) == 10  # and the organiser's account and login
     login = "organiser@atelier.test (organisateur·rice) Connexion au tableau de bord"
     assert any(login in row for row in entries)
 

@@ -58,7 +58,7 @@ CHOOSE_A_WORKSHOP = _l("Choisissez un atelier.")
 SAY_IF_LUNCH = _l("Dites-nous si vous prenez le lunch.")
 
 
-def _workshop_number(value) -> int | None:
+def whole_number(value) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -115,7 +115,7 @@ class RegistrationForm(FlaskForm):
     )
     workshop = RadioField(
         _l("Atelier"),
-        coerce=_workshop_number,
+        coerce=whole_number,
         validators=[InputRequired(CHOOSE_A_WORKSHOP), one_of_the_choices(CHOOSE_A_WORKSHOP)],
         validate_choice=False,
     )
@@ -161,3 +161,19 @@ class RegistrationForm(FlaskForm):
             )
             return False
         return valid
+
+
+class ParticipantDetailsForm(FlaskForm):
+    """An organiser's correction of a registration: the same fields, limits and checks as the
+    registration form."""
+
+    first_name = RegistrationForm.first_name
+    last_name = RegistrationForm.last_name
+    organisation = RegistrationForm.organisation
+    lunch = RegistrationForm.lunch
+    dietary = RegistrationForm.dietary
+
+    def __init__(self, *args, lunch_offered=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not lunch_offered:
+            del self.lunch

@@ -6,13 +6,14 @@ Plain functions over a SQLAlchemy session; they know nothing of HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ from .models import (
     RegistrationStatus,
     Workshop,
 )
+from .roster import waitlist_positions
 
 
 class RegistrationWindow(enum.StrEnum):
@@ -148,24 +150,7 @@ def take_seat(session: Session, workshop_id: int) -> bool:
 
 
 def waitlist_position(session: Session, registration: Registration) -> int | None:
-    if registration.status is not RegistrationStatus.WAITLISTED:
-        return None
-    ahead_or_same = or_(
-        Registration.waitlisted_at < registration.waitlisted_at,
-        and_(
-            Registration.waitlisted_at == registration.waitlisted_at,
-            Registration.id <= registration.id,
-        ),
-    )
-    return session.scalar(
-        select(func.count())
-        .select_from(Registration)
-        .where(
-            Registration.workshop_id == registration.workshop_id,
-            Registration.status == RegistrationStatus.WAITLISTED,
-            ahead_or_same,
-        )
-    )
+    return waitlist_positions(session, [registration]).get(registration.id)
 
 
 def promote_from_waiting_list(
@@ -409,3 +394,220 @@ def _send_management_link(
     )
     session.flush()
     return RegistrationResult(Outcome.ALREADY_REGISTERED, email.strip())
+
+
+class RegistrationCancelledError(Exception):
+    """Raised when a change needs a live registration and this one is cancelled."""
+
+
+class AlreadyInWorkshopError(Exception):
+    """Raised when a registration is moved to the workshop it is already in."""
+
+
+class WorkshopFullError(Exception):
+    """Raised when a seated person is moved to a full workshop without raising its capacity."""
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    seated: bool
+    waitlist_position: int | None
+    # How many people waiting for the old workshop got the seat it freed.
+    promoted: int
+    capacity_raised: bool
+
+
+def _lock_live_status(session: Session, registration: Registration) -> RegistrationStatus:
+    """Locks the registration's row (a concurrent cancel or promotion waits) and reads the
+    status it has now, refreshing the object."""
+    status = session.scalar(
+        select(Registration.status).where(Registration.id == registration.id).with_for_update()
+    )
+    if status is None or status is RegistrationStatus.CANCELLED:
+        raise RegistrationCancelledError
+    session.refresh(registration)
+    return status
+
+
+def _raise_capacity_for_one(session: Session, actor: audit.Actor, workshop: Workshop) -> None:
+    session.execute(
+        update(Workshop)
+        .where(Workshop.id == workshop.id)
+        .values(capacity=Workshop.capacity + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(workshop)
+    audit.record(
+        session,
+        actor,
+        "workshop.capacity_changed",
+        f"Workshop {workshop.number}: capacity {workshop.capacity - 1} → {workshop.capacity}"
+        " (to move a participant in)",
+        event=workshop.event,
+        before={"capacity": workshop.capacity - 1},
+        after={"capacity": workshop.capacity},
+    )
+
+
+def move_registration(
+    session: Session,
+    actor: audit.Actor,
+    registration: Registration,
+    target: Workshop,
+    override_capacity: bool = False,
+    now: datetime | None = None,
+) -> MoveResult:
+    """Moves the registration to another workshop of its event. A seated person takes a seat
+    there (refused with WorkshopFullError when none is left, unless `override_capacity` raises
+    the capacity by one) and their old seat goes to the first person waiting; a waiting person
+    takes a free seat or joins the end of the target's waiting list. The participant gets an
+    e-mail naming the new workshop. The caller commits (or rolls back after an error)."""
+    now = now or utcnow()
+    if target.event_id != registration.event_id:
+        raise UnknownWorkshopError
+    status = _lock_live_status(session, registration)
+    if registration.workshop_id == target.id:
+        raise AlreadyInWorkshopError
+    old_workshop = registration.workshop
+    seated = take_seat(session, target.id)
+    if not seated and not override_capacity and status is RegistrationStatus.CONFIRMED:
+        raise WorkshopFullError
+    if not seated:
+        # One at a time per workshop, as in `register`: a distinct, lasting waiting position,
+        # and a seat freed while we waited for the lock is seen.
+        session.execute(select(Workshop.id).where(Workshop.id == target.id).with_for_update())
+        seated = take_seat(session, target.id)
+    capacity_raised = not seated and override_capacity
+    if capacity_raised:
+        _raise_capacity_for_one(session, actor, target)
+        seated = take_seat(session, target.id)
+    promoted = 0
+    if status is RegistrationStatus.CONFIRMED:
+        session.execute(
+            update(Workshop)
+            .where(Workshop.id == old_workshop.id)
+            .values(seats_taken=Workshop.seats_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+    registration.workshop = target
+    registration.status = RegistrationStatus.CONFIRMED if seated else RegistrationStatus.WAITLISTED
+    registration.waitlisted_at = None if seated else utcnow()
+    session.flush()
+    if status is RegistrationStatus.CONFIRMED and now < registration.event.starts_at:
+        promoted = promote_from_waiting_list(session, old_workshop, actor)
+    for workshop in (old_workshop, target):
+        session.refresh(workshop)
+    # Whatever is still queued names the old workshop.
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.registration_id == registration.id,
+            OutboxMessage.state == OutboxState.QUEUED,
+        )
+    )
+    position = waitlist_position(session, registration)
+    outbox.queue_registration_message(
+        session,
+        MailKind.CONFIRMATION if seated else MailKind.WAITLISTED,
+        registration,
+        dedupe_key=f"moved:{registration.id}:{secrets.token_hex(8)}",
+        waitlist_position=position,
+    )
+    audit.record(
+        session,
+        actor,
+        "registration.moved",
+        f"{registration.full_name}: workshop {old_workshop.number} → {target.number}"
+        + ("" if seated else f", waiting list #{position}")
+        + (" (capacity raised)" if capacity_raised else ""),
+        registration=registration,
+        before={"workshop": old_workshop.number, "status": status},
+        after={"workshop": target.number, "status": registration.status},
+        at=now,
+    )
+    session.flush()
+    return MoveResult(seated, position, promoted, capacity_raised)
+
+
+RESENT_KINDS = {
+    RegistrationStatus.CONFIRMED: MailKind.CONFIRMATION,
+    RegistrationStatus.WAITLISTED: MailKind.WAITLISTED,
+    RegistrationStatus.CANCELLED: MailKind.CANCELLED,
+}
+
+
+def resend_confirmation(
+    session: Session, actor: audit.Actor, registration: Registration, now: datetime | None = None
+) -> bool:
+    """Queues again the message that matches the registration's status (its confirmation, its
+    waiting-list notice or its cancellation). At most one a minute, so that a double click
+    sends one. Returns whether a message was queued. The caller commits."""
+    now = now or utcnow()
+    kind = RESENT_KINDS[registration.status]
+    queued = outbox.queue_registration_message(
+        session,
+        kind,
+        registration,
+        dedupe_key=f"resent:{registration.id}:{now:%Y-%m-%dT%H:%M}",
+        waitlist_position=waitlist_position(session, registration),
+    )
+    if queued:
+        audit.record(
+            session,
+            actor,
+            "registration.mail_resent",
+            f"{registration.full_name}: {kind} e-mail sent again",
+            registration=registration,
+            after={"kind": kind},
+            at=now,
+        )
+        session.flush()
+    return queued
+
+
+@dataclass(frozen=True)
+class ParticipantDetails:
+    """What an organiser may correct in a registration (the address identifies it: never)."""
+
+    first_name: str
+    last_name: str
+    organisation: str | None
+    lunch: bool
+    dietary: str | None
+
+    @classmethod
+    def of(cls, registration: Registration) -> ParticipantDetails:
+        return cls(
+            registration.first_name,
+            registration.last_name,
+            registration.organisation,
+            registration.lunch,
+            registration.dietary,
+        )
+
+
+def update_details(
+    session: Session, actor: audit.Actor, registration: Registration, details: ParticipantDetails
+) -> bool:
+    """Saves the corrected details, with the fields that changed before and after in the
+    audit log. Lunch stays off where the event offers none. Returns whether anything changed.
+    The caller commits."""
+    if not registration.event.lunch_offered:
+        details = dataclasses.replace(details, lunch=False)
+    current = dataclasses.asdict(ParticipantDetails.of(registration))
+    wanted = dataclasses.asdict(details)
+    changed = [name for name in wanted if wanted[name] != current[name]]
+    if not changed:
+        return False
+    for name in changed:
+        setattr(registration, name, wanted[name])
+    audit.record(
+        session,
+        actor,
+        "registration.updated",
+        f"{registration.full_name}: {', '.join(changed)} corrected",
+        registration=registration,
+        before={name: current[name] for name in changed},
+        after={name: wanted[name] for name in changed},
+    )
+    session.flush()
+    return True
