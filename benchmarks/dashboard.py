@@ -41,6 +41,7 @@ from webapp.models import (
     Role,
     User,
     Workshop,
+    search_text_of,
 )
 
 EVENT = "benchmark-dashboard"
@@ -138,6 +139,10 @@ def fill(size: int) -> None:
                 "cancelled_at": created if status is RegistrationStatus.CANCELLED else None,
                 "manage_token": secrets.token_urlsafe(32),
                 "checkin_code": secrets.token_urlsafe(16),
+                # A bulk insert skips the model's listener that keeps it.
+                "search_text": search_text_of(
+                    person["first_name"], person["last_name"], email, person["organisation"]
+                ),
             }
         )
     db.session.execute(insert(Registration), rows)

@@ -75,7 +75,7 @@ def people(client, event):
         "3",
         first_name="Bruno",
         last_name="Peeters",
-        organisation="CPAS de Liège",
+        organisation="CPAS de LIÈGE",
     )
 
 
@@ -94,7 +94,7 @@ def test_the_list_shows_every_registration_with_its_details(admin_client, people
         ("awa d", ["Diallo Awa"]),
         ("LAMBERT@EXAMPLE", ["Lambert Marc"]),
         ("namur", ["Lambert Marc"]),
-        ("liège", ["Peeters Bruno"]),
+        ("liège", ["Peeters Bruno"]),  # "LIÈGE": SQLite's own lower() folds ASCII only
         ("zoé", ["Martin Zoé"]),
         ("%", []),
         ("nobody", []),

@@ -196,14 +196,7 @@ def _search_conditions(event: Event, search: RegistrationSearch) -> list:
     conditions = [Registration.event_id == event.id]
     words = search.text.strip().casefold()
     if words:
-        full_name = func.lower(Registration.first_name + " " + Registration.last_name)
-        conditions.append(
-            or_(
-                full_name.contains(words, autoescape=True),
-                Registration.email_normalised.contains(words, autoescape=True),
-                func.lower(Registration.organisation).contains(words, autoescape=True),
-            )
-        )
+        conditions.append(Registration.search_text.contains(words, autoescape=True))
     if search.workshop_number is not None:
         conditions.append(
             Registration.workshop_id
