@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,8 +38,12 @@ class RenderedMessage:
 
 
 def render_registration_message(
-    kind: MailKind, registration: Registration, waitlist_position: int | None = None
+    kind: MailKind,
+    registration: Registration,
+    waitlist_position: int | None = None,
+    note: str | None = None,
 ) -> RenderedMessage:
+    """`note`, an organiser's plain text, goes above the standard text, paragraph by paragraph."""
     event = registration.event
     with force_locale(locale_for(registration.language)):
         context = {
@@ -48,6 +53,7 @@ def render_registration_message(
             "event": event,
             "workshop": registration.workshop,
             "waitlist_position": waitlist_position,
+            "note_paragraphs": note_paragraphs(note),
             "manage_url": public_url("public.manage", token=registration.manage_token),
         }
         return RenderedMessage(
@@ -60,6 +66,14 @@ def render_registration_message(
                 else None
             ),
         )
+
+
+def note_paragraphs(note: str | None) -> list[list[str]]:
+    """The note's paragraphs (separated by blank lines), each as its lines."""
+    paragraphs = re.split(r"\n\s*\n", (note or "").replace("\r\n", "\n").strip())
+    return [
+        [line.rstrip() for line in paragraph.split("\n")] for paragraph in paragraphs if paragraph
+    ]
 
 
 def calendar_for(registration: Registration) -> str:
