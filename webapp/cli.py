@@ -153,8 +153,8 @@ reminders_cli = AppGroup("reminders", help="Reminder mailings.")
     "--key",
     "mailing_key",
     type=click.STRING,
-    help="Names the mailing (default: the scope and today's date); the same key never reaches "
-    "anyone twice.",
+    help="Names the mailing (default: the scope and today's date); the same key again queues "
+    "nothing.",
 )
 def reminders_send_command(workshop_number: int | None, mailing_key: str | None) -> None:
     """Queue a reminder now to every confirmed participant (or one workshop's)."""
@@ -163,7 +163,9 @@ def reminders_send_command(workshop_number: int | None, mailing_key: str | None)
         raise click.BadParameter("between 1 and 100 characters", param_hint="--key")
     if workshop_number is not None and workshop_number not in {w.number for w in event.workshops}:
         raise click.BadParameter(f"{event.slug} has no workshop {workshop_number}")
-    queued = send_reminder_mailing(db.session, event, workshop_number, mailing_key)
+    queued = send_reminder_mailing(
+        db.session, event, workshop_number, mailing_key, actor=cli_actor()
+    )
     db.session.commit()
     click.echo(f"{event.slug}: {queued} reminders queued; the mail job sends them.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,9 +43,11 @@ def render_registration_message(
     registration: Registration,
     waitlist_position: int | None = None,
     withdraw_calendar: bool = False,
+    note: str | None = None,
 ) -> RenderedMessage:
     """Mails to a seated participant carry the day's calendar entry; with `withdraw_calendar`,
-    a cancellation carries the entry that takes it out of their calendar."""
+    a cancellation carries the entry that takes it out of their calendar. `note`, an
+    organiser's plain text, goes above the standard text, paragraph by paragraph."""
     event = registration.event
     with force_locale(locale_for(registration.language)):
         context = {
@@ -56,6 +59,7 @@ def render_registration_message(
             "checkin_qr_source": QR_CODE_SOURCE,
             "workshop": registration.workshop,
             "waitlist_position": waitlist_position,
+            "note_paragraphs": note_paragraphs(note),
             "manage_url": public_url("public.manage", token=registration.manage_token),
         }
         return RenderedMessage(
@@ -68,6 +72,14 @@ def render_registration_message(
                 else None
             ),
         )
+
+
+def note_paragraphs(note: str | None) -> list[list[str]]:
+    """The note's paragraphs (separated by blank lines), each as its lines."""
+    paragraphs = re.split(r"\n\s*\n", (note or "").replace("\r\n", "\n").strip())
+    return [
+        [line.rstrip() for line in paragraph.split("\n")] for paragraph in paragraphs if paragraph
+    ]
 
 
 def calendar_for(registration: Registration) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from .database import utcnow
 from .links import public_host
 from .messages import render_registration_message
-from .models import MailKind, OutboxMessage, OutboxState, Registration
+from .models import Mailing, MailKind, OutboxMessage, OutboxState, Registration
 
 DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -23,18 +23,24 @@ def queue_registration_message(
     dedupe_key: str | None = None,
     waitlist_position: int | None = None,
     withdraw_calendar: bool = False,
+    note: str | None = None,
+    mailing: Mailing | None = None,
 ) -> bool:
     """Queues the message in the session's transaction (the caller commits). A message whose
     dedupe key is already queued is not queued again, even by a concurrent caller.
+    `note` and `mailing`: an organiser's mailing this message belongs to, and its note.
     Returns whether a message was added."""
     if dedupe_key and session.scalar(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
         return False
-    rendered = render_registration_message(kind, registration, waitlist_position, withdraw_calendar)
+    rendered = render_registration_message(
+        kind, registration, waitlist_position, withdraw_calendar, note=note
+    )
     now = utcnow()
     insert = DIALECT_INSERTS[session.get_bind().dialect.name](OutboxMessage).values(
         kind=kind,
+        mailing_id=mailing.id if mailing else None,
         registration_id=registration.id,
         dedupe_key=dedupe_key,
         recipient=registration.email,

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, time, timedelta
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import outbox
+from . import audit, mailings, outbox
 from .database import utcnow
-from .models import Event, MailKind, Registration, RegistrationStatus, Workshop
+from .models import (
+    Event,
+    MailingAudience,
+    MailKind,
+    OutboxMessage,
+    Registration,
+    RegistrationStatus,
+)
+
+# The automatic reminder's messages: this and the registration's id.
+AUTOMATIC_REMINDER_KEY = "reminder:"
 
 
 def reminder_moment(event: Event) -> datetime:
@@ -21,8 +32,8 @@ def reminder_moment(event: Event) -> datetime:
     return event.local(day, time.fromisoformat(config["REMINDER_TIME"]))
 
 
-def _confirmed(event: Event, workshop_number: int | None = None):
-    query = (
+def _confirmed(event: Event):
+    return (
         select(Registration)
         .where(
             Registration.event_id == event.id,
@@ -30,9 +41,6 @@ def _confirmed(event: Event, workshop_number: int | None = None):
         )
         .order_by(Registration.id)
     )
-    if workshop_number is not None:
-        query = query.join(Workshop).where(Workshop.number == workshop_number)
-    return query
 
 
 def queue_due_reminders(session: Session, now: datetime | None = None) -> int:
@@ -48,7 +56,10 @@ def queue_due_reminders(session: Session, now: datetime | None = None) -> int:
         registrations = session.scalars(_confirmed(event).where(Registration.created_at < moment))
         for registration in registrations:
             queued += outbox.queue_registration_message(
-                session, MailKind.REMINDER, registration, dedupe_key=f"reminder:{registration.id}"
+                session,
+                MailKind.REMINDER,
+                registration,
+                dedupe_key=f"{AUTOMATIC_REMINDER_KEY}{registration.id}",
             )
         session.commit()
     return queued
@@ -60,20 +71,34 @@ def send_reminder_mailing(
     workshop_number: int | None = None,
     mailing_key: str | None = None,
     now: datetime | None = None,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> int:
-    """An organiser's reminder, to all confirmed participants or one workshop's. One mailing is
-    identified by its key (by default the scope and today's date in the event's time zone):
-    sending it again reaches nobody twice. The caller commits."""
+    """An organiser's reminder from the command line, to all confirmed participants or one
+    workshop's: a mailing like the dashboard's, listed with them. One mailing is identified by
+    its key (by default the scope and today's date in the event's time zone): sending it again
+    queues nothing. Returns how many messages were queued; the caller commits."""
     now = now or utcnow()
     scope = f"workshop-{workshop_number}" if workshop_number is not None else "all"
     mailing_key = mailing_key or f"{scope}:{now.astimezone(event.zone).date().isoformat()}"
-    queued = 0
-    for registration in session.scalars(_confirmed(event, workshop_number)):
-        queued += outbox.queue_registration_message(
-            session,
-            MailKind.REMINDER,
-            registration,
-            dedupe_key=f"mailing:{event.id}:{mailing_key}:{registration.id}",
-        )
-    session.flush()
-    return queued
+    workshop = next((w for w in event.workshops if w.number == workshop_number), None)
+    if workshop_number is not None and workshop is None:
+        raise ValueError(f"{event.slug} has no workshop {workshop_number}")
+    # Any length of name fits the column, and no dashboard key (no colon) can equal it.
+    key = "cli:" + hashlib.sha256(f"{event.id}:{mailing_key}".encode()).hexdigest()
+    audience = MailingAudience.CONFIRMED if workshop is None else MailingAudience.WORKSHOP
+    try:
+        result = mailings.send_mailing(session, actor, event, audience, workshop, None, key)
+    except mailings.NoRecipientsError:
+        return 0
+    return result.queued
+
+
+def automatic_reminder_progress(session: Session, event: Event) -> mailings.Progress:
+    """How far the automatic reminder of the event has got (nothing before it is queued)."""
+    return mailings.progress_where(
+        session,
+        OutboxMessage.dedupe_key.startswith(AUTOMATIC_REMINDER_KEY, autoescape=True)
+        & OutboxMessage.registration_id.in_(
+            select(Registration.id).where(Registration.event_id == event.id)
+        ),
+    )
