@@ -247,7 +247,7 @@ def test_the_detail_shows_every_field_the_history_and_the_mails(
     response = detail(admin_client, app, "bruno.waiting@example.org")
     assert response.status_code == 200
     text = readable(response)
-    for shown in ("Bruno", "Peeters", "bruno.waiting@example.org", "CPAS de Liège"):
+    for shown in ("Bruno", "Peeters", "bruno.waiting@example.org", "CPAS de LIÈGE"):
         assert shown in text
     assert "Liste d'attente, position 1" in text
     assert "registration.created" in text and "participant" in text
