@@ -9,6 +9,7 @@ from conftest import count, readable, registration_form
 from test_admin_users import account_form, logged_in_with_csrf, page_token, shown
 
 from webapp import audit
+from webapp.admin.audit_log import ACTION_LABELS
 from webapp.extensions import db
 from webapp.models import Event
 
@@ -214,3 +215,7 @@ def test_with_csrf_on_an_action_without_its_token_leaves_no_trace(csrf_on, app, 
         row for row in rows(client.get("/admin/journal")) if "Compte créé nouvelle.orga" in row
     ]
     assert len(created) == 1 and "admin@atelier.test (admin)" in created[0]
+
+
+def test_the_journal_names_every_action_the_application_records():
+    assert set(ACTION_LABELS) == set(audit.AuditAction)

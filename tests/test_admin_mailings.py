@@ -370,5 +370,6 @@ def test_command_line_mailings_and_the_automatic_reminder_are_listed(
     assert expected in organiser_client.get("/admin/envois").get_data(as_text=True)
     with app.app_context(), time_machine.travel(moment + timedelta(minutes=1), tick=False):
         assert queue_due_reminders(db.session) == 1
+        db.session.commit()
     page = readable(organiser_client.get("/admin/envois"))
     assert "0 envoyés, 1 en file, 0 échecs." in page

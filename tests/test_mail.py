@@ -355,6 +355,7 @@ def test_automatic_reminder_goes_once_to_each_confirmed_registration(smtp, app, 
         with time_machine.travel(moment + timedelta(hours=5)):  # the job was down a while
             assert queue_due_reminders(db.session) == 2
             assert queue_due_reminders(db.session) == 0
+            db.session.commit()
             run_once(app)
     reminders = [m for m in smtp.messages if m["Subject"].startswith("Rappel")]
     assert sorted(m["To"] for m in reminders) == ["confirmed@example.org", "other@example.org"]
@@ -381,6 +382,7 @@ def test_two_workers_queueing_reminders_at_once_queue_each_once(smtp, app, clien
             barrier.wait()
             with time_machine.travel(moment + timedelta(minutes=1), tick=True):
                 queue_due_reminders(db.session)
+                db.session.commit()
             db.session.remove()
 
     threads = [threading.Thread(target=queue) for _ in range(2)]

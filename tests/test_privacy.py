@@ -27,10 +27,13 @@ def test_registrations_and_their_mails_go_90_days_after_the_event(
         assert purge_expired_registrations(db.session, 90, now=ends + timedelta(days=90)) == {
             "colloque-test": 2
         }
+        db.session.commit()
     assert count(app, "SELECT count(*) FROM registration") == 1  # the next edition's
     assert count(app, "SELECT count(*) FROM outbox_message") == 0
     # The log named them ("Awa Diallo, workshop 1"): their entries go too.
     assert count(app, "SELECT count(*) FROM audit_entry WHERE summary LIKE '%Diallo%'") == 0
+    purged = "SELECT summary FROM audit_entry WHERE action = 'event.purged'"
+    assert count(app, purged) == "colloque-test: 2 registrations deleted"
     assert count(app, "SELECT count(*) FROM workshop") == 6
 
 

@@ -75,7 +75,11 @@ def create_user(
     except IntegrityError as error:
         raise DuplicateEmailError(f"{email} already has an account") from error
     audit.record(
-        session, actor, "user.created", f"{email} ({role})", after={"email": email, "role": role}
+        session,
+        actor,
+        audit.AuditAction.USER_CREATED,
+        f"{email} ({role})",
+        after={"email": email, "role": role},
     )
     return user
 
@@ -117,7 +121,7 @@ def set_active(session: Session, actor: audit.Actor, user: User, active: bool) -
     audit.record(
         session,
         actor,
-        "user.enabled" if active else "user.disabled",
+        audit.AuditAction.USER_ENABLED if active else audit.AuditAction.USER_DISABLED,
         user.email,
         before={"active": not active},
         after={"active": active},
@@ -141,7 +145,7 @@ def change_password(session: Session, user: User, current_password: str, new_pas
     _check_password_length(new_password)
     user.password_hash = hasher.hash(new_password)
     user.session_nonce = secrets.token_hex(16)
-    audit.record(session, audit.Actor.of(user), "user.password_changed", user.email)
+    audit.record(session, audit.Actor.of(user), audit.AuditAction.USER_PASSWORD_CHANGED, user.email)
 
 
 def load_session_user(session: Session, session_id: str) -> User | None:

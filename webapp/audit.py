@@ -6,6 +6,7 @@ transaction as the change, so that the log can never miss one nor record one tha
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,31 @@ class Actor:
         return cls(f"{user.role}:{user.email}", user.id)
 
 
+class AuditAction(enum.StrEnum):
+    """What an audit entry records; the journal names each one."""
+
+    REGISTRATION_CREATED = "registration.created"
+    REGISTRATION_CANCELLED = "registration.cancelled"
+    REGISTRATION_PROMOTED = "registration.promoted"
+    REGISTRATION_MOVED = "registration.moved"
+    REGISTRATION_UPDATED = "registration.updated"
+    REGISTRATION_MAIL_RESENT = "registration.mail_resent"
+    REGISTRATION_CHECKED_IN = "registration.checked_in"
+    REGISTRATION_CHECK_IN_UNDONE = "registration.check_in_undone"
+    WORKSHOP_CAPACITY_CHANGED = "workshop.capacity_changed"
+    EVENT_LOADED = "event.loaded"
+    EVENT_REGISTRATION_CLOSED = "event.registration_closed"
+    EVENT_REGISTRATION_REOPENED = "event.registration_reopened"
+    EVENT_PURGED = "event.purged"
+    MAILING_SENT = "mailing.sent"
+    MAIL_RETRIED = "mail.retried"
+    USER_CREATED = "user.created"
+    USER_ENABLED = "user.enabled"
+    USER_DISABLED = "user.disabled"
+    USER_LOGIN = "user.login"
+    USER_PASSWORD_CHANGED = "user.password_changed"
+
+
 PARTICIPANT = Actor("participant")
 SYSTEM = Actor("system")
 
@@ -37,7 +63,7 @@ SYSTEM = Actor("system")
 def record(
     session: Session,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     summary: str,
     *,
     event: Event | None = None,

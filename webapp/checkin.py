@@ -95,7 +95,7 @@ def check_in(
     audit.record(
         session,
         actor,
-        "registration.checked_in",
+        audit.AuditAction.REGISTRATION_CHECKED_IN,
         f"{registration.full_name}, workshop {registration.workshop.number}",
         registration=registration,
         before={"checked_in_at": None},
@@ -119,7 +119,7 @@ def undo_check_in(
     audit.record(
         session,
         actor,
-        "registration.check_in_undone",
+        audit.AuditAction.REGISTRATION_CHECK_IN_UNDONE,
         f"{registration.full_name}, workshop {registration.workshop.number}",
         registration=registration,
         before={"checked_in_at": arrived_at.isoformat()},

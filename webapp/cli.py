@@ -298,7 +298,8 @@ def privacy_purge_command() -> None:
     """Delete the registrations of events that ended RETENTION_DAYS_AFTER_EVENT days ago
     (the mail worker also does it every hour)."""
     days = current_app.config["RETENTION_DAYS_AFTER_EVENT"]
-    removed = purge_expired_registrations(db.session, days)
+    removed = purge_expired_registrations(db.session, days, cli_actor())
+    db.session.commit()
     for slug, number in removed.items():
         click.echo(f"{slug}: {number} registrations deleted (ended more than {days} days ago).")
     if not removed:

@@ -201,7 +201,7 @@ def load_event(
     audit.record(
         session,
         actor,
-        "event.loaded",
+        audit.AuditAction.EVENT_LOADED,
         f"{event.slug}: {event.title}, {event.date.isoformat()}, {len(event.workshops)} workshops",
         event=event,
     )

@@ -473,7 +473,7 @@ def retry_failed_message(
     audit.record(
         session,
         actor,
-        "mail.retried",
+        audit.AuditAction.MAIL_RETRIED,
         f"{message.kind} to {message.recipient}, after {message.attempts} attempts",
         registration=registration,
         before={"state": OutboxState.FAILED, "last_error": message.last_error},

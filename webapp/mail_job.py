@@ -60,6 +60,7 @@ def send_due(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
 def queue_reminders(app: Flask) -> None:
     with job_session(app) as session:
         queued = queue_due_reminders(session)
+        session.commit()
         if queued:
             log.info("mail: %d reminders queued", queued)
 
@@ -67,6 +68,7 @@ def queue_reminders(app: Flask) -> None:
 def purge_expired(app: Flask) -> None:
     with job_session(app) as session:
         removed = purge_expired_registrations(session, app.config["RETENTION_DAYS_AFTER_EVENT"])
+        session.commit()
         for slug, number in removed.items():
             if number:
                 log.info("privacy: %s: %d registrations of the past event deleted", slug, number)

@@ -168,7 +168,7 @@ def send_mailing(
     audit.record(
         session,
         actor,
-        "mailing.sent",
+        audit.AuditAction.MAILING_SENT,
         f"mailing {mailing.id} to {_audience_summary(mailing)}: {queued} messages",
         event=event,
         after={

@@ -7,12 +7,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from . import audit
 from .database import utcnow
 from .models import AuditEntry, Event, OutboxMessage, Registration
 
 
 def purge_expired_registrations(
-    session: Session, retention_days: int, now: datetime | None = None
+    session: Session,
+    retention_days: int,
+    actor: audit.Actor = audit.SYSTEM,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     """Deletes the registrations, and the e-mails and audit entries that name them, of every
     event that ended more than `retention_days` days ago. Returns how many registrations went,
@@ -30,5 +34,13 @@ def purge_expired_registrations(
         session.execute(delete(AuditEntry).where(AuditEntry.registration_id.in_(expired_ids)))
         removed[event.slug] = session.execute(delete(Registration).where(expired)).rowcount
         # The seats stay counted as taken: the event is over.
-    session.commit()
+        if removed[event.slug]:
+            audit.record(
+                session,
+                actor,
+                audit.AuditAction.EVENT_PURGED,
+                f"{event.slug}: {removed[event.slug]} registrations deleted",
+                event=event,
+            )
+    session.flush()
     return removed

@@ -187,7 +187,7 @@ def promote_from_waiting_list(
         audit.record(
             session,
             actor,
-            "registration.promoted",
+            audit.AuditAction.REGISTRATION_PROMOTED,
             f"{first.full_name}: seat in workshop {workshop.number}",
             registration=first,
             before={"status": RegistrationStatus.WAITLISTED},
@@ -263,7 +263,7 @@ def cancel_registration(
     audit.record(
         session,
         actor,
-        "registration.cancelled",
+        audit.AuditAction.REGISTRATION_CANCELLED,
         f"{registration.full_name}, workshop {registration.workshop.number}"
         + ("" if notify_participant else " (no e-mail)"),
         registration=registration,
@@ -336,7 +336,7 @@ def register(
     audit.record(
         session,
         audit.PARTICIPANT,
-        "registration.created",
+        audit.AuditAction.REGISTRATION_CREATED,
         f"{registration.full_name}, workshop {workshop.number}"
         + ("" if seated else f", waiting list #{position}"),
         registration=registration,
@@ -440,7 +440,7 @@ def _raise_capacity_for_one(session: Session, actor: audit.Actor, workshop: Work
     audit.record(
         session,
         actor,
-        "workshop.capacity_changed",
+        audit.AuditAction.WORKSHOP_CAPACITY_CHANGED,
         f"Workshop {workshop.number}: capacity {workshop.capacity - 1} → {workshop.capacity}"
         " (to move a participant in)",
         event=workshop.event,
@@ -515,7 +515,7 @@ def move_registration(
     audit.record(
         session,
         actor,
-        "registration.moved",
+        audit.AuditAction.REGISTRATION_MOVED,
         f"{registration.full_name}: workshop {old_workshop.number} → {target.number}"
         + ("" if seated else f", waiting list #{position}")
         + (" (capacity raised)" if capacity_raised else ""),
@@ -554,7 +554,7 @@ def resend_confirmation(
         audit.record(
             session,
             actor,
-            "registration.mail_resent",
+            audit.AuditAction.REGISTRATION_MAIL_RESENT,
             f"{registration.full_name}: {kind} e-mail sent again",
             registration=registration,
             after={"kind": kind},
@@ -603,7 +603,7 @@ def update_details(
     audit.record(
         session,
         actor,
-        "registration.updated",
+        audit.AuditAction.REGISTRATION_UPDATED,
         f"{registration.full_name}: {', '.join(changed)} corrected",
         registration=registration,
         before={name: current[name] for name in changed},

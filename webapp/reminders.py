@@ -46,7 +46,8 @@ def _confirmed(event: Event):
 def queue_due_reminders(session: Session, now: datetime | None = None) -> int:
     """Queues the automatic reminder for every event whose reminder time has come and which has
     not started: for every confirmed registration made before that time, once. Running late
-    (the job was down) still sends them; running twice, or in two workers, queues nothing more."""
+    (the job was down) still sends them; running twice, or in two workers, queues nothing more.
+    The caller commits."""
     now = now or utcnow()
     queued = 0
     for event in session.scalars(select(Event)):
@@ -61,7 +62,7 @@ def queue_due_reminders(session: Session, now: datetime | None = None) -> int:
                 registration,
                 dedupe_key=f"{AUTOMATIC_REMINDER_KEY}{registration.id}",
             )
-        session.commit()
+    session.flush()
     return queued
 
 

@@ -68,7 +68,7 @@ def change_capacity(
         audit.record(
             session,
             actor,
-            "workshop.capacity_changed",
+            audit.AuditAction.WORKSHOP_CAPACITY_CHANGED,
             f"workshop {workshop.number}: capacity {before} → {capacity}"
             + (f", {promoted} promoted from the waiting list" if promoted else ""),
             event=workshop.event,
@@ -108,7 +108,9 @@ def close_registration(
         RegistrationWindow.EVENT_OVER,
     ):
         raise AlreadyClosedError
-    _set_registration_closes(session, actor, event, now, "event.registration_closed", now)
+    _set_registration_closes(
+        session, actor, event, now, audit.AuditAction.EVENT_REGISTRATION_CLOSED, now
+    )
 
 
 def reopen_registration(
@@ -121,11 +123,18 @@ def reopen_registration(
         raise TooLateToReopenError
     if registration_window(event, now) is not RegistrationWindow.CLOSED:
         raise AlreadyOpenError
-    _set_registration_closes(session, actor, event, closes, "event.registration_reopened", now)
+    _set_registration_closes(
+        session, actor, event, closes, audit.AuditAction.EVENT_REGISTRATION_REOPENED, now
+    )
 
 
 def _set_registration_closes(
-    session: Session, actor: audit.Actor, event: Event, closes: datetime, action: str, now
+    session: Session,
+    actor: audit.Actor,
+    event: Event,
+    closes: datetime,
+    action: audit.AuditAction,
+    now,
 ) -> None:
     before = event.registration_closes
     event.registration_closes = closes

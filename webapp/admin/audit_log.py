@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, Regexp
 
 from .. import audit
+from ..audit import AuditAction
 from ..events import find_current_event
 from ..extensions import db
 from ..forms import SINGLE_LINE_FORBIDDEN, _strip, one_of_the_choices, without_control_characters
@@ -24,25 +25,26 @@ ENTRIES_PER_PAGE = 50
 
 # Every action the application records (a test checks that none is missing).
 ACTION_LABELS = {
-    "registration.created": _l("Inscription"),
-    "registration.cancelled": _l("Annulation"),
-    "registration.promoted": _l("Place obtenue depuis la liste d'attente"),
-    "registration.moved": _l("Changement d'atelier"),
-    "registration.updated": _l("Inscription modifiée"),
-    "registration.checked_in": _l("Arrivée enregistrée"),
-    "registration.check_in_undone": _l("Arrivée annulée"),
-    "registration.mail_resent": _l("Confirmation renvoyée"),
-    "workshop.capacity_changed": _l("Capacité d'un atelier modifiée"),
-    "event.loaded": _l("Fichier de l'événement chargé"),
-    "event.registration_closed": _l("Inscriptions fermées"),
-    "event.registration_reopened": _l("Inscriptions rouvertes"),
-    "mailing.sent": _l("Envoi aux participant·e·s"),
-    "mail.retried": _l("Nouvel essai d'envoi d'un e-mail"),
-    "user.created": _l("Compte créé"),
-    "user.enabled": _l("Compte réactivé"),
-    "user.disabled": _l("Compte désactivé"),
-    "user.login": _l("Connexion au tableau de bord"),
-    "user.password_changed": _l("Mot de passe changé"),
+    AuditAction.REGISTRATION_CREATED: _l("Inscription"),
+    AuditAction.REGISTRATION_CANCELLED: _l("Annulation"),
+    AuditAction.REGISTRATION_PROMOTED: _l("Place obtenue depuis la liste d'attente"),
+    AuditAction.REGISTRATION_MOVED: _l("Changement d'atelier"),
+    AuditAction.REGISTRATION_UPDATED: _l("Inscription modifiée"),
+    AuditAction.REGISTRATION_CHECKED_IN: _l("Arrivée enregistrée"),
+    AuditAction.REGISTRATION_CHECK_IN_UNDONE: _l("Arrivée annulée"),
+    AuditAction.REGISTRATION_MAIL_RESENT: _l("Confirmation renvoyée"),
+    AuditAction.WORKSHOP_CAPACITY_CHANGED: _l("Capacité d'un atelier modifiée"),
+    AuditAction.EVENT_LOADED: _l("Fichier de l'événement chargé"),
+    AuditAction.EVENT_REGISTRATION_CLOSED: _l("Inscriptions fermées"),
+    AuditAction.EVENT_REGISTRATION_REOPENED: _l("Inscriptions rouvertes"),
+    AuditAction.EVENT_PURGED: _l("Inscriptions effacées après la journée"),
+    AuditAction.MAILING_SENT: _l("Envoi aux participant·e·s"),
+    AuditAction.MAIL_RETRIED: _l("Nouvel essai d'envoi d'un e-mail"),
+    AuditAction.USER_CREATED: _l("Compte créé"),
+    AuditAction.USER_ENABLED: _l("Compte réactivé"),
+    AuditAction.USER_DISABLED: _l("Compte désactivé"),
+    AuditAction.USER_LOGIN: _l("Connexion au tableau de bord"),
+    AuditAction.USER_PASSWORD_CHANGED: _l("Mot de passe changé"),
 }
 
 FIELD_LABELS = {

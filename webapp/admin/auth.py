@@ -63,7 +63,7 @@ def login():
     # A new session: nothing from before the login (a planted session) carries over.
     session.clear()
     login_user(user)
-    audit.record(db.session, audit.Actor.of(user), "user.login", user.email)
+    audit.record(db.session, audit.Actor.of(user), audit.AuditAction.USER_LOGIN, user.email)
     db.session.commit()
     return redirect(next_page, code=303)
 
