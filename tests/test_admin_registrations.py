@@ -250,7 +250,9 @@ def test_the_detail_shows_every_field_the_history_and_the_mails(
     for shown in ("Bruno", "Peeters", "bruno.waiting@example.org", "CPAS de LIÈGE"):
         assert shown in text
     assert "Liste d'attente, position 1" in text
-    assert "registration.created" in text and "participant" in text
+    # The history reads as the journal does: who, what, and the values before and after.
+    assert "La personne inscrite" in text
+    assert "Statut : — → liste d'attente" in text
     assert "Liste d'attente : Colloque sur les communs urbains" in text
     assert "Envoyé" in text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template, request, url_for
+from flask import current_app, render_template, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -18,7 +18,7 @@ from ..audit import AuditAction
 from ..events import find_current_event
 from ..extensions import db
 from ..forms import SINGLE_LINE_FORBIDDEN, _strip, one_of_the_choices, without_control_characters
-from ..models import AuditEntry, RegistrationStatus, Role
+from ..models import RegistrationStatus, Role
 from . import admin
 
 ENTRIES_PER_PAGE = 50
@@ -140,10 +140,16 @@ def _page_number() -> int:
     return request.args.get("page", 1, type=int)
 
 
-def registration_url(entry: AuditEntry) -> str:
-    # The registration's page on the dashboard, built from the list's URL so that this page
-    # does not depend on the name of the detail page's endpoint.
-    return f"{url_for('admin.registrations')}/{entry.registration_id}"
+@admin.context_processor
+def audit_entry_presentation():
+    """How the journal and a registration's history show an entry (admin/_audit_entries.html)."""
+    return {
+        "action_label": action_label,
+        "actor_label": actor_label,
+        "field_label": field_label,
+        "value_label": value_label,
+        "changes": audit.changes,
+    }
 
 
 @admin.get("/journal")
@@ -165,12 +171,6 @@ def audit_log():
         "entries": entries,
         "zone": event.zone if event else ZoneInfo("UTC"),
         "filters": {field.name: field.data for field in form if field.data},
-        "action_label": action_label,
-        "actor_label": actor_label,
-        "field_label": field_label,
-        "value_label": value_label,
-        "changes": audit.changes,
-        "registration_url": registration_url,
     }
     # 422 as for any form with errors: htmx swaps it in, with the message.
     status = 200 if entries is not None else 422
