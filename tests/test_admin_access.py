@@ -10,7 +10,7 @@ from webapp.admin import OPEN_ENDPOINTS
 
 def admin_urls(app):
     """Every admin endpoint with each method it takes, its URL built with sample values."""
-    samples = {"int": "1", "string": "x", "default": "x"}
+    samples = {"int": "1", "id": "1", "string": "x", "default": "x"}
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("admin.") or rule.endpoint in OPEN_ENDPOINTS:
             continue
@@ -216,3 +216,23 @@ def test_there_is_no_default_account_and_passwords_are_hashed(app, runner, clien
     stored = count(app, "SELECT password_hash FROM user_account")
     assert stored.startswith("$argon2id$")
     assert log_in(client, "x@atelier.test", "a long enough password").status_code == 303
+
+
+def test_a_number_too_large_for_the_database_in_an_admin_url_is_a_404(app, admin_client, event):
+    """Ids beyond a 32-bit integer never reach PostgreSQL (which would refuse them: a 500)."""
+    numbered = [
+        (endpoint, method, path)
+        for endpoint, method, path in admin_urls(app)
+        if any(converter == "id" for converter in _converters(app, endpoint))
+    ]
+    assert len(numbered) >= 8
+    for endpoint, method, path in numbered:
+        too_large = path.replace("/1", "/2147483648", 1)
+        assert admin_client.open(too_large, method=method).status_code == 404, endpoint
+
+
+def _converters(app, endpoint):
+    for rule in app.url_map.iter_rules(endpoint):
+        yield from (
+            type(c).__name__ == "DatabaseIdConverter" and "id" for c in rule._converters.values()
+        )

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import ROOT, Config, development_public_url, development_secret_key
 from .database import sqlite_engine_options
 from .extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
+from .links import DatabaseIdConverter
 
 
 def create_app(config: type[Config] = Config, overrides: dict | None = None) -> Flask:
@@ -20,6 +21,7 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
+    app.url_map.converters["id"] = DatabaseIdConverter
     app.config.from_object(config)
     app.config.from_mapping(overrides or {})
     _ensure_public_url(app)

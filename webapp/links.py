@@ -5,6 +5,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import current_app, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<id:…>`: a row's id, at most the largest integer a database column holds, so that a
+    larger number in a URL is a 404 rather than a database error."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, max=2**31 - 1)
 
 
 def public_url(endpoint: str, **values) -> str:

@@ -89,7 +89,7 @@ def exports_csv():
     return response
 
 
-@admin.get("/exports/emargement/<int:number>")
+@admin.get("/exports/emargement/<id:number>")
 @admin_only
 def exports_attendance_sheet(number: int):
     event = current_event()

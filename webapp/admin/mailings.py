@@ -284,7 +284,7 @@ def mailings_send():
     return redirect(url_for("admin.mailings_progress", mailing_id=result.mailing.id), code=303)
 
 
-@admin.get("/envois/<int:mailing_id>")
+@admin.get("/envois/<id:mailing_id>")
 def mailings_progress(mailing_id: int):
     event = current_event()
     mailing = db.session.get(Mailing, mailing_id)

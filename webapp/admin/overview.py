@@ -77,7 +77,7 @@ def _page(event, context, status: int = 200):
     return response
 
 
-@admin.post("/messages/<int:message_id>/renvoyer")
+@admin.post("/messages/<id:message_id>/renvoyer")
 def overview_retry_message(message_id: int):
     message = db.session.get(OutboxMessage, message_id)
     if message is None:

@@ -207,7 +207,7 @@ def _detail_context(registration: Registration, **forms) -> dict:
     return context
 
 
-@admin.get("/inscriptions/<int:registration_id>")
+@admin.get("/inscriptions/<id:registration_id>")
 def registration_detail(registration_id: int):
     registration = _event_registration(registration_id)
     return render_template("admin/registration.html", **_detail_context(registration))
@@ -236,7 +236,7 @@ def _invalid(registration: Registration, block: str, status: int = 422, **forms)
     return response
 
 
-@admin.post("/inscriptions/<int:registration_id>/annulation")
+@admin.post("/inscriptions/<id:registration_id>/annulation")
 @admin_only
 def cancel_registration(registration_id: int):
     registration = _event_registration(registration_id)
@@ -266,7 +266,7 @@ def cancel_registration(registration_id: int):
     return _done(registration, message)
 
 
-@admin.post("/inscriptions/<int:registration_id>/deplacement")
+@admin.post("/inscriptions/<id:registration_id>/deplacement")
 @admin_only
 def move_registration(registration_id: int):
     registration = _event_registration(registration_id)
@@ -329,7 +329,7 @@ def move_registration(registration_id: int):
     return _done(registration, message)
 
 
-@admin.post("/inscriptions/<int:registration_id>/renvoi")
+@admin.post("/inscriptions/<id:registration_id>/renvoi")
 @admin_only
 def resend_confirmation(registration_id: int):
     registration = _event_registration(registration_id)
@@ -351,7 +351,7 @@ def resend_confirmation(registration_id: int):
     )
 
 
-@admin.post("/inscriptions/<int:registration_id>/modification")
+@admin.post("/inscriptions/<id:registration_id>/modification")
 @admin_only
 def update_registration(registration_id: int):
     registration = _event_registration(registration_id)

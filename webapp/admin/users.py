@@ -166,7 +166,7 @@ def users_create():
     return redirect(url_for("admin.users"), code=303)
 
 
-@admin.post("/comptes/<int:user_id>/desactiver")
+@admin.post("/comptes/<id:user_id>/desactiver")
 @admin_only
 def users_disable(user_id: int):
     user = db.get_or_404(User, user_id)
@@ -192,7 +192,7 @@ def users_disable(user_id: int):
     return redirect(url_for("admin.users"), code=303)
 
 
-@admin.post("/comptes/<int:user_id>/activer")
+@admin.post("/comptes/<id:user_id>/activer")
 @admin_only
 def users_enable(user_id: int):
     user = db.get_or_404(User, user_id)

@@ -78,7 +78,7 @@ def workshops():
     return _page(current_event())
 
 
-@admin.get("/ateliers/<int:number>")
+@admin.get("/ateliers/<id:number>")
 def workshops_roster(number: int):
     event = current_event()
     roster = event_roster(db.session, event, workshop_number=number)
@@ -87,7 +87,7 @@ def workshops_roster(number: int):
     return render_template("admin/workshop.html", roster=roster.workshops[0])
 
 
-@admin.post("/ateliers/<int:number>/capacite")
+@admin.post("/ateliers/<id:number>/capacite")
 @admin_only
 def workshops_capacity(number: int):
     event = current_event()
