@@ -225,3 +225,9 @@ def test_capacity_changes_need_the_csrf_token(csrf_on, app, make_user, event):
     response = admin.post("/admin/ateliers/2/capacite", data={"capacity": "7", "csrf_token": token})
     assert response.status_code == 303
     assert count(app, "SELECT capacity FROM workshop WHERE number = 2") == 7
+
+
+def test_the_registration_window_is_shown_in_the_events_time_zone(admin_client, event):
+    # Registration closes by default at midnight in Brussels: 22h or 23h UTC the day before.
+    page = readable(admin_client.get("/admin/ateliers"))
+    assert re.search(r"Les inscriptions sont ouvertes jusqu'au \w+ \d+ \w+ \d{4} à 0h\.", page)

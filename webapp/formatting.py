@@ -16,10 +16,10 @@ def locale_for(language: str) -> str:
 
 
 def clock(at: time | datetime) -> str:
-    """9h, 9h30 in French (as the programme writes them); 09:30 in English."""
-    if get_locale().language == "fr":
-        return format_time(at, "H'h'" if at.minute == 0 else "H'h'mm")
-    return format_time(at, "HH:mm")
+    """9h, 9h30 in French (as the programme writes them); 09:30 in English. A datetime is shown
+    at its own offset: pass it in the event's time zone (Flask-Babel would move it to UTC)."""
+    pattern = ("H'h'" if at.minute == 0 else "H'h'mm") if get_locale().language == "fr" else "HH:mm"
+    return format_time(at, pattern, rebase=False)
 
 
 def long_date(day: date | datetime) -> str:
