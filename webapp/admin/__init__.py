@@ -36,7 +36,7 @@ def require_login_and_role():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
-        login_url = url_for("admin.login", next=request.full_path)
+        login_url = url_for("admin.login", next=request.full_path.rstrip("?"))
         if request.htmx:
             # htmx does not show a redirect's target; it follows HX-Redirect.
             response = current_app.make_response(("", 200))

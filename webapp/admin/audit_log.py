@@ -56,6 +56,17 @@ FIELD_LABELS = {
     "active": _l("Actif"),
     "role": _l("Rôle"),
     "email": _l("Adresse e-mail"),
+    "first_name": _l("Prénom"),
+    "last_name": _l("Nom"),
+    "organisation": _l("Organisation"),
+    "checked_in_at": _l("Arrivée"),
+    "kind": _l("E-mail"),
+    "audience": _l("Destinataires"),
+    "mailing": _l("Envoi"),
+    "promoted": _l("Places données à la liste d'attente"),
+    "registration_closes": _l("Fin des inscriptions"),
+    "state": _l("État"),
+    "last_error": _l("Dernière erreur"),
 }
 
 VALUE_LABELS = {
