@@ -157,6 +157,8 @@ def test_the_preview_shows_the_count_the_real_subject_and_the_html_in_a_sandbox(
     html = organiser_client.get(frame.replace("&amp;", "&"))
     assert html.status_code == 200
     assert html.mimetype == "text/html"
+    # The QR code shows as the recipient will see it (a sent mail carries it as a cid: part).
+    assert 'src="data:image/png;base64,' in html.get_data(as_text=True)
     policy = html.headers["Content-Security-Policy"]
     assert "style-src 'unsafe-inline'" in policy and "sandbox" in policy
     assert "script-src" not in policy and "default-src 'none'" in policy

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from datetime import datetime, time
@@ -48,6 +49,15 @@ def mail_checkin_url(kind: MailKind, registration: Registration) -> str | None:
     if kind in QR_CODE_KINDS and registration.status is RegistrationStatus.CONFIRMED:
         return checkin_url(registration.checkin_code)
     return None
+
+
+def with_qr_code_shown(html: str, url: str | None) -> str:
+    """The mail's HTML with its QR code as a data: image, for a page that shows the mail
+    (a sent mail carries the PNG as an inline part instead: mail clients block data: images)."""
+    if url is None:
+        return html
+    png = base64.b64encode(checkin_qr_png(url)).decode()
+    return html.replace(QR_CODE_SOURCE, f"data:image/png;base64,{png}")
 
 
 def checkin_qr_png(url: str) -> bytes:

@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from .. import audit, mailings, reminders
+from ..checkin import mail_checkin_url, with_qr_code_shown
 from ..errors import error_page
 from ..events import current_event
 from ..extensions import db
@@ -27,7 +28,7 @@ from ..forms import (
     one_of_the_choices,
     without_control_characters,
 )
-from ..models import Event, Mailing, MailingAudience, Workshop
+from ..models import Event, Mailing, MailingAudience, MailKind, Workshop
 from . import admin
 
 PROGRESS_POLL_SECONDS = 2
@@ -234,7 +235,8 @@ def mailings_preview_message():
         preview = mailings.preview(db.session, event, draft.audience, draft.workshop, draft.note)
     except mailings.NoRecipientsError:
         return _framed(str(NOBODY_TO_WRITE_TO), 409, "text/plain")
-    return _framed(preview.message.body_html, 200, "text/html")
+    qr_code_url = mail_checkin_url(MailKind.REMINDER, preview.recipient)
+    return _framed(with_qr_code_shown(preview.message.body_html, qr_code_url), 200, "text/html")
 
 
 def _framed(body: str, status: int, mimetype: str):
