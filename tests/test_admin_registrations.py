@@ -368,6 +368,7 @@ def test_moving_a_seated_person_takes_a_seat_there_and_gives_theirs_to_the_first
         email="zoe.martin@example.org",
     )
     assert "Atelier 1 : Jardins partagés" in as_read(newest)
+    assert "Les organisateurs ont changé votre atelier" in as_read(newest)
     assert count(app, MAILS, email="bruno.waiting@example.org", kind="promoted") == 1
     moved = count(app, "SELECT summary FROM audit_entry WHERE action = 'registration.moved'")
     assert moved == "Zoé Martin: workshop 3 → 1"

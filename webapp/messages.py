@@ -44,6 +44,7 @@ def render_registration_message(
     waitlist_position: int | None = None,
     withdraw_calendar: bool = False,
     note: str | None = None,
+    workshop_changed: bool = False,
 ) -> RenderedMessage:
     """Mails to a seated participant carry the day's calendar entry; with `withdraw_calendar`,
     a cancellation carries the entry that takes it out of their calendar. `note`, an
@@ -60,6 +61,7 @@ def render_registration_message(
             "workshop": registration.workshop,
             "waitlist_position": waitlist_position,
             "note_paragraphs": note_paragraphs(note),
+            "workshop_changed": workshop_changed,
             "manage_url": public_url("public.manage", token=registration.manage_token),
         }
         return RenderedMessage(

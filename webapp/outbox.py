@@ -25,17 +25,24 @@ def queue_registration_message(
     withdraw_calendar: bool = False,
     note: str | None = None,
     mailing: Mailing | None = None,
+    workshop_changed: bool = False,
 ) -> bool:
     """Queues the message in the session's transaction (the caller commits). A message whose
     dedupe key is already queued is not queued again, even by a concurrent caller.
-    `note` and `mailing`: an organiser's mailing this message belongs to, and its note.
+    `note` and `mailing`: an organiser's mailing this message belongs to, and its note;
+    `workshop_changed`: the organisers moved the participant, and the mail says so first.
     Returns whether a message was added."""
     if dedupe_key and session.scalar(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
         return False
     rendered = render_registration_message(
-        kind, registration, waitlist_position, withdraw_calendar, note=note
+        kind,
+        registration,
+        waitlist_position,
+        withdraw_calendar,
+        note=note,
+        workshop_changed=workshop_changed,
     )
     now = utcnow()
     insert = DIALECT_INSERTS[session.get_bind().dialect.name](OutboxMessage).values(

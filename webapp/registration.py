@@ -511,6 +511,7 @@ def move_registration(
         registration,
         dedupe_key=f"moved:{registration.id}:{secrets.token_hex(8)}",
         waitlist_position=position,
+        workshop_changed=True,
     )
     audit.record(
         session,
