@@ -6,6 +6,7 @@ import email
 import email.policy
 import html
 import os
+import re
 import shutil
 import socket
 import threading
@@ -212,6 +213,26 @@ def registration_form(**changes) -> dict:
 def readable(response) -> str:
     """The body as a reader sees it: HTML entities decoded, a non-breaking space as a space."""
     return as_read(html.unescape(response.get_data(as_text=True)))
+
+
+def shown_text(response) -> str:
+    """The page's words as a reader sees them, tags left out."""
+    return " ".join(re.sub(r"<[^>]+>", " ", readable(response)).split())
+
+
+def sign_up(client, name: str, workshop: int, **changes):
+    """Registers NAME Test <name@example.org> for WORKSHOP through the public form."""
+    response = client.post(
+        "/inscription",
+        data=registration_form(
+            first_name=name,
+            last_name="Test",
+            email=f"{name.lower()}@example.org",
+            workshop=str(workshop),
+            **changes,
+        ),
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
 
 
 def as_read(text: str) -> str:

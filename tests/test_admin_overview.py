@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import count, readable, registration_form
+from conftest import count, readable, shown_text, sign_up
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -21,11 +21,6 @@ WORKSHOPS = [
 ]
 
 
-def shown_text(response) -> str:
-    """The page's words as a reader sees them, tags left out."""
-    return " ".join(re.sub(r"<[^>]+>", " ", readable(response)).split())
-
-
 def row_figures(response, number: int) -> list[int]:
     """A workshop's row of the seats table: capacity, confirmed, waiting, free."""
     page = response.get_data(as_text=True)
@@ -38,20 +33,6 @@ def row_figures(response, number: int) -> list[int]:
 def total_figures(response) -> list[int]:
     footer = re.search(r"<tfoot>.*?</tfoot>", response.get_data(as_text=True), re.S).group(0)
     return [int(cell) for cell in re.findall(r'<td class="number">(\d+)</td>', footer)]
-
-
-def sign_up(client, name: str, workshop: int, **changes):
-    response = client.post(
-        "/inscription",
-        data=registration_form(
-            first_name=name,
-            last_name="Test",
-            email=f"{name.lower()}@example.org",
-            workshop=str(workshop),
-            **changes,
-        ),
-    )
-    assert response.status_code == 303, response.get_data(as_text=True)
 
 
 def test_the_figures_shown_are_those_of_the_database(app, client, admin_client, event_factory):

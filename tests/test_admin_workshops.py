@@ -6,31 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PASSWORD, count, readable, registration_form
+from conftest import PASSWORD, count, readable, registration_form, shown_text, sign_up
 
 WORKSHOPS = [
     {"number": 1, "title": "Cartographie", "description": "Des cartes.", "capacity": 3},
     {"number": 2, "title": "Réparation", "description": "Des vélos.", "capacity": 1},
 ]
-
-
-def shown_text(response) -> str:
-    """The page's words as a reader sees them, tags left out."""
-    return " ".join(re.sub(r"<[^>]+>", " ", readable(response)).split())
-
-
-def sign_up(client, name: str, workshop: int, **changes):
-    response = client.post(
-        "/inscription",
-        data=registration_form(
-            first_name=name,
-            last_name="Test",
-            email=f"{name.lower()}@example.org",
-            workshop=str(workshop),
-            **changes,
-        ),
-    )
-    assert response.status_code == 303, response.get_data(as_text=True)
 
 
 @pytest.fixture
