@@ -236,3 +236,30 @@ def _converters(app, endpoint):
         yield from (
             type(c).__name__ == "DatabaseIdConverter" and "id" for c in rule._converters.values()
         )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("email=a%00b%40x.test&password=whatever", "application/x-www-form-urlencoded"),
+        ('{"email": 12, "password": "x"}', "application/json"),
+        ('{"email": ["a"], "password": {"x": 1}}', "application/json"),
+    ],
+)
+def test_login_refuses_what_it_cannot_read_without_an_error(client, event, body, content_type):
+    response = client.post("/admin/login", data=body, content_type=content_type)
+    assert 400 <= response.status_code < 500
+    assert client.get("/admin/").status_code == 303
+
+
+def test_a_deadlock_undone_by_the_database_asks_to_try_again(app, event):
+    from psycopg.errors import DeadlockDetected
+    from sqlalchemy.exc import OperationalError
+
+    @app.get("/deadlock-for-the-test")
+    def deadlock():
+        raise OperationalError("UPDATE workshop …", {}, DeadlockDetected("deadlock detected"))
+
+    response = app.test_client().get("/deadlock-for-the-test")
+    assert response.status_code == 409
+    assert "Une autre modification a eu lieu au même moment. Réessayez." in readable(response)

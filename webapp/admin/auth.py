@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Length
 from .. import audit
 from ..accounts import authenticate
 from ..extensions import db, limiter
+from ..forms import SINGLE_LINE_FORBIDDEN, without_control_characters
 from ..links import local_target
 from ..registration import normalise_email
 from . import admin
@@ -22,7 +23,11 @@ LOGIN_FAILED = 401
 class LoginForm(FlaskForm):
     email = EmailField(
         _l("Adresse e-mail"),
-        validators=[DataRequired(_l("Indiquez votre adresse e-mail.")), Length(max=320)],
+        validators=[
+            DataRequired(_l("Indiquez votre adresse e-mail.")),
+            Length(max=320),
+            without_control_characters(SINGLE_LINE_FORBIDDEN),
+        ],
     )
     password = PasswordField(
         _l("Mot de passe"),
@@ -49,7 +54,8 @@ def _login_rate_limit() -> str:
     _login_rate_limit, methods=["POST"], key_func=_submitted_account, deduct_when=_login_failed
 )
 def login():
-    form = LoginForm()
+    # Only a form body: Flask-WTF would also read JSON, whose numbers break the validators.
+    form = LoginForm(formdata=request.form if request.method == "POST" else None)
     next_page = local_target(request.args.get("next", ""), fallback=url_for("admin.overview"))
     if current_user.is_authenticated and request.method == "GET":
         return redirect(next_page, code=303)
