@@ -375,3 +375,34 @@ def test_command_line_mailings_and_the_automatic_reminder_are_listed(
         db.session.commit()
     page = readable(organiser_client.get("/admin/envois"))
     assert "0 envoyés, 1 en file, 0 échecs." in page
+
+
+def test_a_person_promoted_before_the_mailing_went_does_not_get_the_still_waiting_text(
+    smtp, app, client, runner, organiser_client, event
+):
+    register(client, "seated@example.org", "3")
+    register(client, "first@example.org", "3")
+    shown = preview(organiser_client, audience="waiting")
+    assert confirm(organiser_client, draft_of(shown)).status_code == 303
+    cancel(runner, "seated@example.org")  # first@ gets the seat before the mailing is sent
+    send_due(runner)
+    subjects = [m["Subject"] for m in smtp.handler.to("first@example.org")]
+    assert not any(subject.startswith("Rappel") for subject in subjects)
+    assert any(subject.startswith("Une place pour vous") for subject in subjects)
+
+
+def test_moving_someone_keeps_their_copy_of_a_mailing(
+    smtp, app, client, runner, organiser_client, admin_client, event
+):
+    register(client, "moved@example.org", "1")
+    shown = preview(organiser_client, audience="confirmed", note="Salle changée.")
+    assert confirm(organiser_client, draft_of(shown)).status_code == 303
+    moved = count(app, "SELECT id FROM registration WHERE email = 'moved@example.org'")
+    response = admin_client.post(
+        f"/admin/inscriptions/{moved}/deplacement",
+        data={"workshop": workshop_id(app, event, 2), "confirm": "y"},
+    )
+    assert response.status_code == 303
+    send_due(runner)
+    reminders = [m for m in smtp.handler.to("moved@example.org") if "Rappel" in m["Subject"]]
+    assert len(reminders) == 1 and "Salle changée." in mail_body(reminders[0])

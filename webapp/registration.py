@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,8 @@ from . import audit, outbox
 from .database import utcnow
 from .models import (
     Event,
+    Mailing,
+    MailingAudience,
     MailKind,
     OutboxMessage,
     OutboxState,
@@ -175,12 +177,17 @@ def promote_from_waiting_list(
         first.status = RegistrationStatus.CONFIRMED
         first.waitlisted_at = None
         session.flush()
-        # The waiting-list notice, if it has not gone yet, would now be wrong.
+        # The waiting-list notice, or a mailing to the waiting list, not gone yet, would now
+        # say something wrong.
+        to_the_waiting_list = select(Mailing.id).where(Mailing.audience == MailingAudience.WAITING)
         session.execute(
             delete(OutboxMessage).where(
                 OutboxMessage.registration_id == first.id,
-                OutboxMessage.kind == MailKind.WAITLISTED,
                 OutboxMessage.state == OutboxState.QUEUED,
+                or_(
+                    OutboxMessage.kind == MailKind.WAITLISTED,
+                    OutboxMessage.mailing_id.in_(to_the_waiting_list),
+                ),
             )
         )
         outbox.queue_registration_message(session, MailKind.PROMOTED, first)
@@ -468,6 +475,14 @@ def move_registration(
     status = _lock_live_status(session, registration)
     if registration.workshop_id == target.id:
         raise AlreadyInWorkshopError
+    # Both workshops in one order (by id): two moves in opposite directions wait for each
+    # other instead of deadlocking.
+    session.execute(
+        select(Workshop.id)
+        .where(Workshop.id.in_({registration.workshop_id, target.id}))
+        .order_by(Workshop.id)
+        .with_for_update()
+    )
     old_workshop = registration.workshop
     seated = take_seat(session, target.id)
     if not seated and not override_capacity and status is RegistrationStatus.CONFIRMED:
@@ -497,11 +512,12 @@ def move_registration(
         promoted = promote_from_waiting_list(session, old_workshop, actor)
     for workshop in (old_workshop, target):
         session.refresh(workshop)
-    # Whatever is still queued names the old workshop.
+    # Whatever is still queued names the old workshop; an organiser's mailing still goes.
     session.execute(
         delete(OutboxMessage).where(
             OutboxMessage.registration_id == registration.id,
             OutboxMessage.state == OutboxState.QUEUED,
+            OutboxMessage.mailing_id.is_(None),
         )
     )
     position = waitlist_position(session, registration)
