@@ -2,7 +2,8 @@
 
 from flask import Flask, render_template
 from flask_babel import gettext
-from sqlalchemy.exc import SQLAlchemyError
+from psycopg.errors import DeadlockDetected
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from .events import find_current_event
@@ -47,4 +48,16 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         return error_page(
             500, gettext("Une erreur est survenue de notre côté. Réessayez plus tard.")
+        )
+
+    @app.errorhandler(OperationalError)
+    def database_error(error: OperationalError):
+        if not isinstance(error.orig, DeadlockDetected):
+            app.logger.error("database error", exc_info=error)
+            return server_error(error)
+        # Two changes locked the same rows in opposite orders and PostgreSQL undid this one:
+        # nothing was written, the person tries again.
+        db.session.rollback()
+        return error_page(
+            409, gettext("Une autre modification a eu lieu au même moment. Réessayez.")
         )
