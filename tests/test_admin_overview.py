@@ -191,6 +191,20 @@ def test_a_message_that_is_not_failed_is_not_retried(smtp, app, admin_client, fa
     assert admin_client.post("/admin/messages/999999/renvoyer").status_code == 404
 
 
+def test_another_events_failed_messages_are_neither_shown_nor_retried(
+    smtp, app, organiser_client, event_factory, failed_message
+):
+    later = (date.today() + timedelta(days=60)).isoformat()
+    event_factory(event__slug="edition-suivante", event__date=later)  # now the site's event
+    text = shown_text(organiser_client.get("/admin/"))
+    assert "550 5.1.1 No such user here" not in text
+    assert "1 en échec" not in text
+    assert organiser_client.post(f"/admin/messages/{failed_message}/renvoyer").status_code == 404
+    assert count(app, "SELECT state FROM outbox_message WHERE id = :i", i=failed_message) == (
+        "failed"
+    )
+
+
 def test_the_htmx_refresh_returns_only_the_figures_and_nothing_when_unchanged(
     client, admin_client, event
 ):

@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 from . import audit
 from .checkin import QR_CODE_CONTENT_ID, QR_CODE_SOURCE, checkin_qr_png, checkin_url
 from .database import utcnow
-from .models import MailKind, OutboxMessage, OutboxState, Registration, RegistrationStatus
+from .models import (
+    Event,
+    Mailing,
+    MailKind,
+    OutboxMessage,
+    OutboxState,
+    Registration,
+    RegistrationStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -424,27 +432,40 @@ def _close(connection: TimedConnection) -> None:
         connection.host.close()
 
 
-def outbox_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
-    ).all()
+def of_event(event: Event):
+    """The messages of an event: to its registrations, or of its mailings."""
+    return or_(
+        OutboxMessage.registration_id.in_(
+            select(Registration.id).where(Registration.event_id == event.id)
+        ),
+        OutboxMessage.mailing_id.in_(select(Mailing.id).where(Mailing.event_id == event.id)),
+    )
+
+
+def outbox_counts(session: Session, event: Event | None = None) -> dict[str, int]:
+    """Messages per state, of one event or of all."""
+    query = select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+    if event is not None:
+        query = query.where(of_event(event))
+    rows = session.execute(query).all()
     counts = {state.value: 0 for state in OutboxState}
     counts.update({state.value: number for state, number in rows})
     return counts
 
 
-def recent_failures(session: Session, limit: int = 20) -> list[OutboxMessage]:
-    return list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.last_error.is_not(None),
-                OutboxMessage.state != OutboxState.SENT,
-            )
-            .order_by(OutboxMessage.id.desc())
-            .limit(limit)
-        )
+def recent_failures(
+    session: Session, event: Event | None = None, limit: int = 20
+) -> list[OutboxMessage]:
+    """The last messages that failed or wait for a retry, of one event or of all."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.last_error.is_not(None), OutboxMessage.state != OutboxState.SENT)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
     )
+    if event is not None:
+        query = query.where(of_event(event))
+    return list(session.scalars(query))
 
 
 class NotFailedError(Exception):

@@ -9,12 +9,19 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
+from sqlalchemy import select
 
 from .. import audit
 from ..database import utcnow
 from ..events import current_event
 from ..extensions import db
-from ..mail_delivery import NotFailedError, outbox_counts, recent_failures, retry_failed_message
+from ..mail_delivery import (
+    NotFailedError,
+    of_event,
+    outbox_counts,
+    recent_failures,
+    retry_failed_message,
+)
 from ..models import OutboxMessage, OutboxState
 from ..roster import event_roster
 from ..statistics import registrations_per_day
@@ -39,7 +46,7 @@ def _figures_context(event) -> dict:
     return {
         "roster": roster,
         "days": registrations_per_day(db.session, event, now),
-        "outbox": outbox_counts(db.session),
+        "outbox": outbox_counts(db.session, event),
         "checkin_started": roster.checked_in > 0 or now.astimezone(event.zone).date() >= event.date,
         "poll_seconds": POLL_SECONDS,
     }
@@ -68,7 +75,7 @@ def overview():
 def _page(event, context, status: int = 200):
     body = render_template(
         "admin/overview.html",
-        failures=recent_failures(db.session),
+        failures=recent_failures(db.session, event),
         fingerprint="",
         **context,
     )
@@ -79,7 +86,10 @@ def _page(event, context, status: int = 200):
 
 @admin.post("/messages/<id:message_id>/renvoyer")
 def overview_retry_message(message_id: int):
-    message = db.session.get(OutboxMessage, message_id)
+    # A message of another event (a past one, say) is not this dashboard's to retry.
+    message = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.id == message_id, of_event(current_event()))
+    )
     if message is None:
         abort(404)
     try:
