@@ -227,13 +227,11 @@ def cancel_registration(
     participant gets a cancellation e-mail unless told otherwise. Returns how many were
     promoted. The caller commits (or rolls back after NothingToCancelError)."""
     now = now or utcnow()
-    # The row lock makes a concurrent cancel or promotion of this person wait, then we read the
-    # status it left: a seat is freed once, and someone promoted meanwhile is still cancelled.
-    status = session.scalar(
-        select(Registration.status).where(Registration.id == registration.id).with_for_update()
-    )
-    if status is None or status is RegistrationStatus.CANCELLED:
-        raise NothingToCancelError
+    # A seat is freed once, and someone promoted meanwhile is still cancelled.
+    try:
+        status = _lock_live_status(session, registration)
+    except RegistrationCancelledError as error:
+        raise NothingToCancelError from error
     session.execute(
         update(Registration)
         .where(Registration.id == registration.id)
@@ -476,7 +474,8 @@ def move_registration(
     if registration.workshop_id == target.id:
         raise AlreadyInWorkshopError
     # Both workshops in one order (by id): two moves in opposite directions wait for each
-    # other instead of deadlocking.
+    # other instead of deadlocking. Holding the target's row also gives a distinct, lasting
+    # waiting position there, as the lock in `register` does.
     session.execute(
         select(Workshop.id)
         .where(Workshop.id.in_({registration.workshop_id, target.id}))
@@ -487,11 +486,6 @@ def move_registration(
     seated = take_seat(session, target.id)
     if not seated and not override_capacity and status is RegistrationStatus.CONFIRMED:
         raise WorkshopFullError
-    if not seated:
-        # One at a time per workshop, as in `register`: a distinct, lasting waiting position,
-        # and a seat freed while we waited for the lock is seen.
-        session.execute(select(Workshop.id).where(Workshop.id == target.id).with_for_update())
-        seated = take_seat(session, target.id)
     capacity_raised = not seated and override_capacity
     if capacity_raised:
         _raise_capacity_for_one(session, actor, target)
