@@ -1,20 +1,22 @@
 """The yardsticks the HTTP benchmarks compare the app with, served by the same gunicorn.
 
-    gunicorn --chdir benchmarks baseline_app:app
+    BASELINE_BODIES=DIR gunicorn --chdir benchmarks baseline_app:app
 
-`GET /constant` returns the bytes of BASELINE_BODY_FILE (a copy of the app's page being
-measured, so that both send the same size), with no query, no template and no hook.
+`GET /constant/NAME` returns the bytes of DIR/NAME (a copy of the app's page being measured, so
+that both send the same size), with no query, no template and no hook.
 """
 
 import os
 from pathlib import Path
 
-from flask import Flask, Response
+from flask import Flask, Response, abort
 
 app = Flask(__name__)
-CONSTANT_BODY = Path(os.environ["BASELINE_BODY_FILE"]).read_bytes()
+BODIES = {path.name: path.read_bytes() for path in Path(os.environ["BASELINE_BODIES"]).iterdir()}
 
 
-@app.get("/constant")
-def constant():
-    return Response(CONSTANT_BODY, mimetype="text/html")
+@app.get("/constant/<name>")
+def constant(name: str):
+    if name not in BODIES:
+        abort(404)
+    return Response(BODIES[name], mimetype="text/html")
