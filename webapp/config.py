@@ -65,6 +65,9 @@ class Config:
     PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     EVENT_SLUG = os.environ.get("EVENT_SLUG")
     AVAILABILITY_POLL_SECONDS = int(os.environ.get("AVAILABILITY_POLL_SECONDS", "5"))
+    # How stale the seats and the event that a server shows may be: each process re-reads them at
+    # most this often (at once after its own changes), however many pages poll.
+    AVAILABILITY_MAX_AGE_SECONDS = float(os.environ.get("AVAILABILITY_MAX_AGE_SECONDS", "1"))
     LAST_SEATS_THRESHOLD = int(os.environ.get("LAST_SEATS_THRESHOLD", "5"))
     REGISTRATION_RATE_LIMIT = os.environ.get("REGISTRATION_RATE_LIMIT", "10 per minute")
     # Failed dashboard logins, counted per client and per account.
@@ -116,3 +119,5 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
     MAIL_SUPPRESS_SEND = False
+    # A test that changes the database behind the app's back sees it on the next request.
+    AVAILABILITY_MAX_AGE_SECONDS = 0

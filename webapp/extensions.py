@@ -1,5 +1,6 @@
 """Extension objects, created here and bound to the app in the factory."""
 
+from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -33,4 +34,13 @@ csrf = CSRFProtect()
 babel = Babel()
 htmx = Htmx()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    # Every limit is on a form's POST (registration, login): the pages everyone reads skip the
+    # limiter's bookkeeping.
+    return request.method in ("GET", "HEAD")
+
+
 login_manager = LoginManager()

@@ -17,13 +17,20 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Sent with every response, unless a view chose its own value.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def add_security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         if request.endpoint in ("public.manage", "public.cancel"):
             # The URL itself is the participant's key.
             response.headers["Cache-Control"] = "private, no-store"
