@@ -277,7 +277,8 @@ def crowd(cluster) -> list[tuple[int, str]]:
 
 
 def test_eighty_people_registering_at_once_on_two_servers_never_overbook(cluster, crowd):
-    assert [status for status, _ in crowd] == [200] * len(DEMAND), crowd
+    refused = [(status, body[:500]) for status, body in crowd if status != 200]
+    assert refused == [], f"{len(refused)} of {len(DEMAND)} registrations refused"
     statuses = dict(cluster.query("SELECT email, status FROM registration"))
     ours = Counter(statuses[f"person{i}@example.org"] for i in range(len(DEMAND)))
     assert ours == {"confirmed": 55, "waitlisted": 25}
