@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +26,10 @@ import pytest
 import redis
 import tomli_w
 from conftest import (
-    POSTGRES_ADMIN_URL,
     SMTPServer,
     event_data,
     free_port,
+    fresh_postgres_database,
     missing,
     registration_form,
 )
@@ -65,7 +65,7 @@ def cluster(tmp_path_factory):
     require_redis()
     logs = tmp_path_factory.mktemp("scale-out")
     with ExitStack() as stack:
-        database = stack.enter_context(fresh_database())
+        database = stack.enter_context(fresh_postgres_database("atelier_scale"))
         smtp = SMTPServer()
         smtp.start()
         stack.callback(smtp.stop)
@@ -100,22 +100,6 @@ def require_redis() -> None:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as error:
         missing(f"Redis is not reachable at {REDIS_URL}: {error}")
-
-
-@contextmanager
-def fresh_database():
-    name = f"atelier_scale_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def settings(database: str, smtp_port: int) -> dict[str, str]:
