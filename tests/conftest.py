@@ -11,6 +11,7 @@ import shutil
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -62,21 +63,29 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A database of its own for this test run, migrated once, dropped at the end."""
-    name = f"atelier_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def fresh_postgres_database(prefix: str):
+    """A new, empty database named PREFIX_…, dropped on leaving; gives its URL."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
         missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrated(database_url(url))
-    yield url
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of its own for this test run, migrated once, dropped at the end."""
+    with fresh_postgres_database("atelier_test") as url:
+        migrated(database_url(url))
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -73,6 +73,8 @@ class Config:
     # Failed dashboard logins, counted per client and per account.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 15 minutes")
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Keeps apart the counters of several sites (or test runs) that share one Redis.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers are trusted, so
     # that the rate limit sees each client's own address.
     PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
