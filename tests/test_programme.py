@@ -88,7 +88,7 @@ def test_session_cookie_is_httponly_and_lax(client, event):
 def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok"}
+    assert response.json == {"status": "ok", "rate_limit": "off"}
 
 
 def test_privacy_page_says_what_why_and_how_long(client, event):
