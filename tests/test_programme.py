@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 from conftest import readable, registration_form
 
 from webapp.event_file import load_event
@@ -83,6 +84,21 @@ def test_session_cookie_is_httponly_and_lax(client, event):
     response = client.get("/langue/en?next=/")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize(
+    ("public_url", "sent"),
+    [("https://journee.example.org", "max-age=31536000"), ("http://127.0.0.1:5000", None)],
+)
+def test_only_an_https_site_tells_browsers_to_keep_to_https(db_url, event, public_url, sent):
+    from webapp import create_app
+    from webapp.config import TestingConfig, database_url
+
+    app = create_app(
+        TestingConfig, {"SQLALCHEMY_DATABASE_URI": database_url(db_url), "PUBLIC_URL": public_url}
+    )
+    for url in ("/", "/places", "/nowhere"):
+        assert app.test_client().get(url).headers.get("Strict-Transport-Security") == sent
 
 
 def test_healthz_checks_the_database(client):
