@@ -1,5 +1,6 @@
 """The programme page as a visitor reads it."""
 
+import hashlib
 import re
 import tomllib
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import readable, registration_form
 
+from webapp.config import ROOT
 from webapp.event_file import load_event
 from webapp.extensions import db
 
@@ -99,6 +101,12 @@ def test_only_an_https_site_tells_browsers_to_keep_to_https(db_url, event, publi
     )
     for url in ("/", "/places", "/nowhere"):
         assert app.test_client().get(url).headers.get("Strict-Transport-Security") == sent
+
+
+def test_static_urls_change_with_the_files_content(client, event):
+    """nginx lets browsers keep static files for a year: a changed file needs a new URL."""
+    digest = hashlib.sha256((ROOT / "static/css/site.css").read_bytes()).hexdigest()[:12]
+    assert f'href="/static/css/site.css?v={digest}"' in client.get("/").get_data(as_text=True)
 
 
 def test_healthz_checks_the_database(client):
