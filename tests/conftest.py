@@ -29,6 +29,7 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = (
     "audit_entry, outbox_message, mailing, registration, programme_item, workshop, event, "
     "user_account"
@@ -86,6 +87,27 @@ def postgres_url():
     with fresh_postgres_database("atelier_test") as url:
         migrated(database_url(url))
         yield url
+
+
+@pytest.fixture
+def redis_rate_limit(config_overrides) -> str:
+    """The rate limit on in Redis, under a key prefix of this test's own (other tests, and other
+    test runs, may share the server); returns the prefix."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        missing(f"Redis is not reachable at {REDIS_URL}: {error}")
+    prefix = f"atelier-test-{uuid.uuid4().hex[:12]}"
+    config_overrides.update(
+        RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix
+    )
+    yield prefix
+    for key in client.scan_iter(f"*{prefix}*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

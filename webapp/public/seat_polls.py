@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 
 from werkzeug.http import parse_etags
 
-from ..security import SECURITY_HEADERS
 from ..snapshots import Rendered, SnapshotCache
 
 PATH = "/places"
@@ -40,10 +39,17 @@ def answer(
 
 
 class SeatPolls:
-    def __init__(self, wsgi_app, cache: SnapshotCache, languages: tuple[str, ...]):
+    def __init__(
+        self,
+        wsgi_app,
+        cache: SnapshotCache,
+        languages: tuple[str, ...],
+        security_headers: tuple[tuple[str, str], ...],
+    ):
         self.wsgi_app = wsgi_app
         self.cache = cache
         self.languages = languages
+        self.security_headers = security_headers
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "GET":
@@ -56,6 +62,6 @@ class SeatPolls:
             )
             if updates is not None:
                 status, headers, body = answer(updates, environ.get("HTTP_IF_NONE_MATCH"))
-                start_response(STATUS_LINES[status], [*headers, *SECURITY_HEADERS])
+                start_response(STATUS_LINES[status], [*headers, *self.security_headers])
                 return [body]
         return self.wsgi_app(environ, start_response)

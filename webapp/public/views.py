@@ -287,7 +287,10 @@ def health():
     except SQLAlchemyError:
         current_app.logger.exception("health check: the database does not answer")
         return {"status": "database unavailable"}, 503
-    return {"status": "ok"}
+    # The site still works without the limiter's Redis (each process counts on its own): the
+    # load balancer keeps it (200), monitoring sees "degraded".
+    rate_limit = limiter.storage_state(current_app)
+    return {"status": "degraded" if rate_limit == "unreachable" else "ok", "rate_limit": rate_limit}
 
 
 def _refuse_registration(message: str, status: int):
