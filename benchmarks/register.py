@@ -63,8 +63,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 # Where the links in the queued mails lead; nothing follows them here.
 PUBLIC_URL = "http://atelier.example.org"
-WRK_THREADS = 2
-WARM_UP_PER_THREAD = 10
+# One wrk thread (plenty for a few hundred requests a second): a wrk thread that has had its
+# share stops, but its connections stay open until wrk exits, and a sync worker of gunicorn 27
+# lingers up to 2 s on each before closing it, stalling the threads still running.
+WRK_THREADS = 1
+WARM_UP_PER_THREAD = 20
 MAIL_OF_STATUS = {
     RegistrationStatus.CONFIRMED: MailKind.CONFIRMATION,
     RegistrationStatus.WAITLISTED: MailKind.WAITLISTED,
@@ -159,7 +162,7 @@ def drive(
     connections: int,
     workshops: int,
 ) -> Run:
-    """Runs wrk until each of its threads has had `per_thread` responses."""
+    """Runs wrk until each of its threads has had `per_thread` responses, then stops it."""
     command = [
         "wrk", f"-t{WRK_THREADS}", f"-c{connections}", "-d600s", "--timeout", "60s",
         "-s", str(ROOT / "benchmarks" / "register.lua"), url, "--",
