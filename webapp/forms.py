@@ -143,9 +143,7 @@ class RegistrationForm(FlaskForm):
 
     def __init__(self, *args, workshops=(), lunch_offered=True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.workshop.choices = [
-            SelectChoice(w.workshop.number, w.workshop.title) for w in workshops
-        ]
+        self.workshop.choices = [SelectChoice(w.number, w.title) for w in workshops]
         if not lunch_offered:
             del self.lunch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,23 +91,13 @@ def calendar_for(registration: Registration) -> str:
     event = registration.event
     workshop = registration.workshop
     cancelled = registration.status is RegistrationStatus.CANCELLED
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//Atelier//journee-etude//FR")
-    calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
     entry = icalendar.Event()
     entry.add("uid", f"registration-{registration.manage_token[:16]}@{public_host()}")
     entry.add("sequence", 1 if cancelled else 0)
     entry.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     entry.add("dtstamp", datetime.now(tz=event.zone))
-    organizer = {"cn": event.organiser or event.title}
-    entry.add("organizer", f"mailto:{event.contact_email}", parameters=organizer)
     if cancelled:
         entry.add("attendee", f"mailto:{registration.email}")
-    entry.add("dtstart", event.starts_at)
-    entry.add("dtend", event.ends_at)
-    entry.add("summary", event.title)
-    entry.add("location", event.place)
     room = f" ({workshop.room})" if workshop.room else ""
     entry.add(
         "description",
@@ -115,7 +106,50 @@ def calendar_for(registration: Registration) -> str:
         + "\n"
         + public_url("public.manage", token=registration.manage_token),
     )
-    entry.add("url", public_url("public.programme"))
+    frame = _event_calendar(
+        cancelled,
+        event.title,
+        event.organiser or event.title,
+        event.contact_email,
+        event.starts_at,
+        event.ends_at,
+        event.place,
+        public_url("public.programme"),
+    )
+    # The entry's own lines, as icalendar escapes and folds them, without BEGIN and END.
+    own_lines = entry.to_ical().decode().split("\r\n", 1)[1].rsplit("END:VEVENT", 1)[0]
+    return frame.replace(f"{REGISTRATION_LINES}:\r\n", own_lines, 1)
+
+
+# Stands in the event's calendar for the lines of each registration's entry.
+REGISTRATION_LINES = "X-ATELIER-REGISTRATION"
+
+
+@functools.lru_cache(maxsize=32)
+def _event_calendar(
+    cancelled: bool,
+    title: str,
+    organiser: str,
+    contact_email: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    place: str,
+    programme_url: str,
+) -> str:
+    """What every registration's calendar of this event shares, made once per process: the
+    time zone's rules alone take milliseconds to compute and write out."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Atelier//journee-etude//FR")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    entry = icalendar.Event()
+    entry.add(REGISTRATION_LINES, "")
+    entry.add("organizer", f"mailto:{contact_email}", parameters={"cn": organiser})
+    entry.add("dtstart", starts_at)
+    entry.add("dtend", ends_at)
+    entry.add("summary", title)
+    entry.add("location", place)
+    entry.add("url", programme_url)
     calendar.add_component(entry)
-    calendar.add_missing_timezones(first_date=event.starts_at - timedelta(days=1))
+    calendar.add_missing_timezones(first_date=starts_at - timedelta(days=1))
     return calendar.to_ical().decode()

@@ -304,20 +304,14 @@ def register(
     now = now or utcnow()
     if registration_window(event, now) is not RegistrationWindow.OPEN:
         raise RegistrationClosedError
-    workshop = session.scalar(
-        select(Workshop).where(
-            Workshop.event_id == event.id, Workshop.number == applicant.workshop_number
-        )
-    )
+    # The event's workshops, loaded once per session (the form's choices have them already).
+    workshop = next((w for w in event.workshops if w.number == applicant.workshop_number), None)
     if workshop is None:
         raise UnknownWorkshopError
 
-    existing = find_live_registration(session, event, applicant.email)
-    if existing is not None:
-        return _send_management_link(session, existing, applicant.email, now)
-
     try:
-        # A savepoint: if the same address registered a moment earlier, the seat is given back.
+        # The unique index finds an address already registered (a moment ago or long before)
+        # without a query of our own; the savepoint gives its seat back.
         with session.begin_nested():
             registration = _insert_registration(session, event, workshop, applicant, now)
     except IntegrityError:
@@ -327,11 +321,11 @@ def register(
         return _send_management_link(session, existing, applicant.email, now)
     seated = registration.status is RegistrationStatus.CONFIRMED
     position = waitlist_position(session, registration)
+    # No dedupe key: the registration is new, so is its mail (and a key would cost a query).
     outbox.queue_registration_message(
         session,
         MailKind.CONFIRMATION if seated else MailKind.WAITLISTED,
         registration,
-        dedupe_key=f"registered:{registration.id}",
         waitlist_position=position,
     )
     audit.record(

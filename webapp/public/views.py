@@ -33,7 +33,9 @@ CSRF_TOKEN_SLOT = "csrf-token-of-this-visitor"
 def _page_context(event, availability, window, form=None, chosen_workshop=None):
     if form is None and window is registrations.RegistrationWindow.OPEN:
         form = RegistrationForm(
-            workshops=availability, lunch_offered=event.lunch_offered, meta={"csrf": False}
+            workshops=[a.workshop for a in availability],
+            lunch_offered=event.lunch_offered,
+            meta={"csrf": False},
         )
         form.workshop.data = chosen_workshop
     return {
@@ -132,8 +134,8 @@ def _registration_rate_limit():
 @limiter.limit(_registration_rate_limit)
 def register():
     event = current_event()
-    availability = registrations.workshop_availability(db.session, event)
-    form = RegistrationForm(workshops=availability, lunch_offered=event.lunch_offered)
+    # The workshops alone, not their seats: the registration takes a seat or finds none.
+    form = RegistrationForm(workshops=event.workshops, lunch_offered=event.lunch_offered)
     if registrations.registration_window(event) is not registrations.RegistrationWindow.OPEN:
         return _render_registration_errors(event, None, status=409)
     if not form.validate_on_submit():
@@ -150,6 +152,12 @@ def register():
     )
     try:
         result = registrations.register(db.session, event, applicant)
+        # Read before the commit expires the registration (reading it after is a query).
+        last_registration = {
+            "outcome": result.outcome.value,
+            "email": result.email,
+            "registration_id": result.registration.id if result.registration else None,
+        }
         db.session.commit()
     except registrations.RegistrationClosedError:
         return _render_registration_errors(event, None, status=409)
@@ -157,11 +165,7 @@ def register():
         form.workshop.errors = [gettext("Choisissez un atelier.")]
         return _render_registration_errors(event, form)
 
-    session["last_registration"] = {
-        "outcome": result.outcome.value,
-        "email": result.email,
-        "registration_id": result.registration.id if result.registration else None,
-    }
+    session["last_registration"] = last_registration
     if not request.htmx:
         return redirect(url_for("public.confirmation"), code=303)
     panel = render_block("confirmation.html", "panel", **_confirmation_context(event, result))
@@ -296,10 +300,7 @@ def health():
 def _refuse_registration(message: str, status: int):
     """Gives the form back, filled in as it was sent, with a message above it."""
     event = current_event()
-    form = RegistrationForm(
-        workshops=registrations.workshop_availability(db.session, event),
-        lunch_offered=event.lunch_offered,
-    )
+    form = RegistrationForm(workshops=event.workshops, lunch_offered=event.lunch_offered)
     form.form_errors.append(message)
     return _render_registration_errors(event, form, status=status)
 
