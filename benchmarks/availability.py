@@ -124,13 +124,13 @@ def measure(engine: str, arguments) -> list[tuple]:
                     pairs = [
                         (
                             f"/places ({len(places)} B)",
-                            site + "/places",
+                            site + poll,
                             {},
                             baseline + "/constant/places",
                         ),
                         (
                             "/places, 304",
-                            site + "/places",
+                            site + poll,
                             {"If-None-Match": etag},
                             baseline + "/constant/places",
                         ),
