@@ -20,7 +20,7 @@ from ..events import current_event
 from ..extensions import db, limiter
 from ..formatting import locale_for
 from ..forms import CancellationForm, RegistrationForm
-from ..i18n import chosen_language, current_language
+from ..i18n import chosen_language, current_language, select_locale
 from ..links import local_target
 from ..snapshots import Rendered, current_snapshot, snapshots
 from . import public
@@ -68,7 +68,8 @@ def programme():
             here=url_for("public.programme", atelier=chosen),
         )
 
-    page = snapshots().rendered(("programme", current_language(), window, chosen), render)
+    # The locale Flask-Babel would pick, without building it: a cached page needs no translation.
+    page = snapshots().rendered(("programme", select_locale(), window, chosen), render)
     body = page.body.replace(CSRF_TOKEN_SLOT.encode(), generate_csrf().encode())
     response = current_app.response_class(body)
     response.vary.update(["Cookie", "Accept-Language"])
