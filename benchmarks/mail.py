@@ -2,19 +2,24 @@
 
     .venv/bin/python benchmarks/mail.py [--messages 2000] [--database-url URL]
 
-Both send the same stored messages to a local aiosmtpd server; the plain loop reads them in
-one query and sends them over one connection, with no bookkeeping. The worker also claims,
-leases and records every message. Target: the worker at 0.7 or more of the plain loop's rate.
+Both send the same stored messages, built into the same MIME message with its check-in QR code,
+to an aiosmtpd server in a process of its own (so that its work is not counted on either side).
+The plain loop is what a simple script would do: one query, then build and send each message on
+one connection, with no bookkeeping. The worker does its real job: it claims each batch of
+MAIL_BATCH_SIZE with a lease, sends it on one connection and records every outcome.
+Target: the worker at 0.9 or more of the plain loop's rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import smtplib
 import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 
@@ -23,23 +28,32 @@ from flask_migrate import upgrade
 from sqlalchemy import select, update
 
 from webapp import create_app
+from webapp.checkin import QR_CODE_SOURCE, checkin_url
 from webapp.config import Config, database_url
 from webapp.database import utcnow
 from webapp.event_file import load_event
 from webapp.extensions import db
-from webapp.mail_delivery import build_message, checkin_urls_of
+from webapp.mail_delivery import build_message
 from webapp.mail_job import send_due
-from webapp.models import OutboxMessage, OutboxState
+from webapp.models import OutboxMessage, OutboxState, Registration
 from webapp.registration import Applicant, register
 
 
 class Counter:
-    def __init__(self):
-        self.received = 0
+    def __init__(self, received):
+        self.received = received
 
     async def handle_DATA(self, _server, _session, _envelope):
-        self.received += 1
+        with self.received.get_lock():
+            self.received.value += 1
         return "250 OK"
+
+
+def serve_smtp(port: int, received, ready) -> None:
+    controller = Controller(Counter(received), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    threading.Event().wait()
 
 
 def free_port() -> int:
@@ -84,14 +98,21 @@ def queue_messages(number: int) -> None:
 
 
 def plain_loop(port: int) -> int:
-    """Reads every message, builds it like the worker does, sends on one connection."""
-    stored = list(db.session.scalars(select(OutboxMessage)))
-    qr_code_urls = checkin_urls_of(db.session, stored)
-    messages = [build_message(m, qr_code_urls.get(m.id)) for m in stored]
+    """Reads the messages and their check-in codes in one query, then builds each one as the
+    worker does and sends it, on one connection."""
+    rows = db.session.execute(
+        select(OutboxMessage, Registration.checkin_code).outerjoin(
+            Registration, OutboxMessage.registration_id == Registration.id
+        )
+    )
+    sent = 0
     with smtplib.SMTP("127.0.0.1", port) as connection:
-        for message in messages:
-            connection.sendmail(message.sender, message.recipients, message.as_bytes())
-    return len(messages)
+        for message, code in rows:
+            url = checkin_url(code) if QR_CODE_SOURCE in message.body_html else None
+            mail = build_message(message, url)
+            connection.sendmail(mail.sender, mail.recipients, mail.as_bytes())
+            sent += 1
+    return sent
 
 
 def main() -> None:
@@ -103,10 +124,11 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="atelier-bench-")
     url = database_url(arguments.database_url or f"sqlite:///{workdir}/bench.sqlite")
-    counter = Counter()
     port = free_port()
-    smtp = Controller(counter, hostname="127.0.0.1", port=port)
+    received, ready = multiprocessing.Value("i", 0), multiprocessing.Event()
+    smtp = multiprocessing.Process(target=serve_smtp, args=(port, received, ready), daemon=True)
     smtp.start()
+    ready.wait()
     app = create_app(
         Config,
         {
@@ -114,7 +136,6 @@ def main() -> None:
             "SQLALCHEMY_DATABASE_URI": url,
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": port,
-            "MAIL_BATCH_SIZE": 200,
         },
     )
     try:
@@ -128,31 +149,34 @@ def main() -> None:
         worker_times, plain_times = [], []
         for _round in range(arguments.rounds):
             requeue_all(app)
-            counter.received = 0
+            received.value = 0
             started = time.perf_counter()
             send_due(app)
             worker_times.append(time.perf_counter() - started)
-            if counter.received != arguments.messages:
-                sys.exit(f"the worker sent {counter.received} of {arguments.messages} messages")
+            if received.value != arguments.messages:
+                sys.exit(f"the worker sent {received.value} of {arguments.messages} messages")
 
             requeue_all(app)
-            counter.received = 0
+            received.value = 0
             with app.app_context():
                 started = time.perf_counter()
                 plain_sent = plain_loop(port)
                 plain_times.append(time.perf_counter() - started)
                 db.session.remove()
-            assert counter.received == plain_sent == arguments.messages
+            assert received.value == plain_sent == arguments.messages
     finally:
-        smtp.stop()
+        smtp.terminate()
 
     worker_rate = arguments.messages / statistics.median(worker_times)
     plain_rate = arguments.messages / statistics.median(plain_times)
     backend = url.split(":", 1)[0]
-    print(f"database: {backend}, messages: {arguments.messages}, rounds: {arguments.rounds}")
+    print(
+        f"database: {backend}, messages: {arguments.messages}, rounds: {arguments.rounds}, "
+        f"MAIL_BATCH_SIZE: {app.config['MAIL_BATCH_SIZE']}"
+    )
     print(f"worker:     {worker_rate:7.1f} messages/s (median of {format_times(worker_times)})")
     print(f"plain loop: {plain_rate:7.1f} messages/s (median of {format_times(plain_times)})")
-    print(f"ratio worker/plain: {worker_rate / plain_rate:.2f} (target >= 0.70)")
+    print(f"ratio worker/plain: {worker_rate / plain_rate:.2f} (target >= 0.90)")
 
 
 def format_times(times: list[float]) -> str:
