@@ -4,8 +4,8 @@
 
 Both send the same stored messages, built into the same MIME message with its check-in QR code,
 to an aiosmtpd server in a process of its own (so that its work is not counted on either side).
-The plain loop is what a simple script would do: one query, then build and send each message on
-one connection, with no bookkeeping. The worker does its real job: it claims each batch of
+The plain loop is what a simple script would do: one query, build the messages, send them on one
+connection, with no bookkeeping. The worker does its real job: it claims each batch of
 MAIL_BATCH_SIZE with a lease, sends it on one connection and records every outcome.
 Target: the worker at 0.9 or more of the plain loop's rate.
 """
@@ -98,18 +98,23 @@ def queue_messages(number: int) -> None:
 
 
 def plain_loop(app, port: int) -> None:
-    """Reads the messages and their check-in codes in one query, then builds each one as the
-    worker does and sends it, on one connection."""
+    """Reads the messages and their check-in codes in one query, builds them as the worker does,
+    then sends them on one connection. Building them all first (as the worker does per batch)
+    measured about 10% faster than building each just before sending it."""
     with app.app_context():
         rows = db.session.execute(
             select(OutboxMessage, Registration.checkin_code).outerjoin(
                 Registration, OutboxMessage.registration_id == Registration.id
             )
         )
+        mails = [
+            build_message(
+                message, checkin_url(code) if QR_CODE_SOURCE in message.body_html else None
+            )
+            for message, code in rows
+        ]
         with smtplib.SMTP("127.0.0.1", port) as connection:
-            for message, code in rows:
-                url = checkin_url(code) if QR_CODE_SOURCE in message.body_html else None
-                mail = build_message(message, url)
+            for mail in mails:
                 connection.sendmail(mail.sender, mail.recipients, mail.as_bytes())
         db.session.remove()
 
