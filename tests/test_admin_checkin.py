@@ -2,8 +2,10 @@
 
 import re
 
+import png
 import pytest
 import test_browser
+import zxingcpp
 from conftest import PASSWORD, count, mail_body, readable, registration_form
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -241,6 +243,15 @@ def qr_code_parts(message) -> list:
     return [part for part in message.walk() if part.get_content_type() == "image/png"]
 
 
+def scanned(image: bytes) -> list[str]:
+    """What a QR code reader finds in a PNG."""
+    width, height, rows, _info = png.Reader(bytes=image).read()
+    grey = bytes(255 * value for row in rows for value in row)
+    return [
+        code.text for code in zxingcpp.read_barcodes(memoryview(grey).cast("B", (height, width)))
+    ]
+
+
 def test_the_confirmation_mail_carries_the_qr_code_of_the_checkin_url(
     smtp, app, client, runner, organiser_client, event
 ):
@@ -257,11 +268,12 @@ def test_the_confirmation_mail_carries_the_qr_code_of_the_checkin_url(
     assert image["Content-ID"] == "<checkin-qr@atelier>"
     assert image.get_content_disposition() == "inline"
     assert 'src="cid:checkin-qr@atelier"' in html and checkin_url in html
-    png = image.get_content()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) < 2000
+    assert len(image.get_content()) < 2000
 
-    scanned = organiser_client.get(checkin_url.removeprefix("http://atelier.test"))
-    assert "Awa Diallo" in readable(scanned)
+    [read] = scanned(image.get_content())
+    assert read == checkin_url
+    arrival_page = organiser_client.get(read.removeprefix("http://atelier.test"))
+    assert "Awa Diallo" in readable(arrival_page)
 
 
 def test_promotion_and_reminder_mails_carry_the_qr_code_but_not_waiting_or_cancellation_mails(

@@ -127,19 +127,23 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> Batch:
     each other's rows (FOR UPDATE SKIP LOCKED); SQLite serialises the claim (BEGIN IMMEDIATE)."""
     batch = Batch(token=uuid.uuid4().hex, lease_until=now + _lease_length(), pending=[])
     _withdraw_messages_of_cancelled_registrations(session, now)
-    query = (
-        select(OutboxMessage)
+    due = (
+        select(OutboxMessage.id)
         .where(due_condition(now))
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    messages = list(session.scalars(query))
+    # One statement leases the batch and returns it (not a SELECT, then an UPDATE per row).
+    leased = session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(state=OutboxState.SENDING, lease_until=batch.lease_until, lease_token=batch.token)
+        .returning(OutboxMessage)
+    )
+    messages = sorted(leased, key=lambda message: (message.next_attempt_at, message.id))
     checkin_urls = checkin_urls_of(session, messages)
     for message in messages:
-        message.state = OutboxState.SENDING
-        message.lease_until = batch.lease_until
-        message.lease_token = batch.token
         batch.pending.append(
             ClaimedMessage(
                 message.id,
