@@ -11,6 +11,7 @@ import shutil
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = (
     "audit_entry, outbox_message, mailing, registration, programme_item, workshop, event, "
     "user_account"
@@ -62,21 +64,50 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A database of its own for this test run, migrated once, dropped at the end."""
-    name = f"atelier_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def fresh_postgres_database(prefix: str):
+    """A new, empty database named PREFIX_…, dropped on leaving; gives its URL."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
         missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrated(database_url(url))
-    yield url
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of its own for this test run, migrated once, dropped at the end."""
+    with fresh_postgres_database("atelier_test") as url:
+        migrated(database_url(url))
+        yield url
+
+
+@pytest.fixture
+def redis_rate_limit(config_overrides) -> str:
+    """The rate limit on in Redis, under a key prefix of this test's own (other tests, and other
+    test runs, may share the server); returns the prefix."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        missing(f"Redis is not reachable at {REDIS_URL}: {error}")
+    prefix = f"atelier-test-{uuid.uuid4().hex[:12]}"
+    config_overrides.update(
+        RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix
+    )
+    yield prefix
+    for key in client.scan_iter(f"*{prefix}*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

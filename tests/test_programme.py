@@ -1,11 +1,14 @@
 """The programme page as a visitor reads it."""
 
+import hashlib
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 from conftest import readable, registration_form
 
+from webapp.config import ROOT
 from webapp.event_file import load_event
 from webapp.extensions import db
 
@@ -85,10 +88,31 @@ def test_session_cookie_is_httponly_and_lax(client, event):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+@pytest.mark.parametrize(
+    ("public_url", "sent"),
+    [("https://journee.example.org", "max-age=31536000"), ("http://127.0.0.1:5000", None)],
+)
+def test_only_an_https_site_tells_browsers_to_keep_to_https(db_url, event, public_url, sent):
+    from webapp import create_app
+    from webapp.config import TestingConfig, database_url
+
+    app = create_app(
+        TestingConfig, {"SQLALCHEMY_DATABASE_URI": database_url(db_url), "PUBLIC_URL": public_url}
+    )
+    for url in ("/", "/places", "/nowhere"):
+        assert app.test_client().get(url).headers.get("Strict-Transport-Security") == sent
+
+
+def test_static_urls_change_with_the_files_content(client, event):
+    """nginx lets browsers keep static files for a year: a changed file needs a new URL."""
+    digest = hashlib.sha256((ROOT / "static/css/site.css").read_bytes()).hexdigest()[:12]
+    assert f'href="/static/css/site.css?v={digest}"' in client.get("/").get_data(as_text=True)
+
+
 def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok"}
+    assert response.json == {"status": "ok", "rate_limit": "off"}
 
 
 def test_privacy_page_says_what_why_and_how_long(client, event):

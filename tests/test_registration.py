@@ -42,8 +42,20 @@ def test_htmx_registration_returns_the_confirmation_panel_and_refreshes_seats(cl
     assert "<html" not in body
     assert "Votre inscription est confirmée" in body
     assert "Un e-mail de confirmation part à awa.diallo@example.org" in body
-    assert response.headers["HX-Trigger-After-Settle"] == "seats-changed"
+    # The cards come along, counted after this registration, whichever server the next poll
+    # reaches.
+    card = re.search(r'<p class="seats[^"]*" id="seats-1" hx-swap-oob="true">.*?</p>', body, re.S)
+    assert card and "4 places restantes" in card.group(0)
     assert "HX-Request" in response.headers["Vary"]
+
+
+def test_a_waitlisted_htmx_registration_shows_the_waiting_list_grow_on_the_card(client, event):
+    client.post("/inscription", data=registration_form(workshop="3"), headers=HTMX)
+    response = client.post(
+        "/inscription", data=registration_form(workshop="3", email="zoe@example.org"), headers=HTMX
+    )
+    card = re.search(r'id="seats-3" hx-swap-oob="true">.*?</p>', readable(response), re.S)
+    assert card and "liste d'attente (1 personne)" in card.group(0)
 
 
 def test_invalid_htmx_registration_returns_the_form_with_messages_and_422(app, client, event):
@@ -224,7 +236,7 @@ def test_availability_refreshes_cards_and_form_choices_separately(client, event)
     assert 'id="seats-1" hx-swap-oob="true"' in cards and "choice-seats" not in cards
     assert 'id="choice-seats-1" hx-swap-oob="true"' in choices and 'id="seats-1"' not in choices
     page = readable(client.get("/"))
-    assert 'hx-get="/places?part=choices"' in page
+    assert 'hx-get="/places?part=choices&lang=fr"' in page
 
 
 def _post_htmx(url: str, form: dict) -> tuple[int, str]:

@@ -39,7 +39,7 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
         # A server restart or a dropped pooled connection must not fail the next request.
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
-    from . import i18n, models, security  # noqa: F401  (models: registers the tables)
+    from . import i18n, models, security, snapshots, static_files  # noqa: F401  (models: tables)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -50,14 +50,23 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     limiter.init_app(app)
     login_manager.init_app(app)
     security.init_app(app)
+    static_files.init_app(app)
     i18n.init_app(app)
+    snapshots.init_app(app)
 
     from .admin import admin
     from .cli import register_commands
     from .errors import register_error_handlers
     from .public import public
+    from .public.seat_polls import SeatPolls
 
     app.register_blueprint(public)
+    app.wsgi_app = SeatPolls(
+        app.wsgi_app,
+        app.extensions[snapshots.EXTENSION],
+        app.config["LANGUAGES"],
+        security.security_headers(app),
+    )
     app.register_blueprint(admin)
     if app.config.get("MAIL_SINK_DIR") and app.config["ENVIRONMENT"] != "production":
         from .dev import dev

@@ -65,11 +65,25 @@ class Config:
     PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     EVENT_SLUG = os.environ.get("EVENT_SLUG")
     AVAILABILITY_POLL_SECONDS = int(os.environ.get("AVAILABILITY_POLL_SECONDS", "5"))
+    # How stale the seats and the event that a server shows may be: each process re-reads them at
+    # most this often (at once after its own changes), however many pages poll.
+    AVAILABILITY_MAX_AGE_SECONDS = float(os.environ.get("AVAILABILITY_MAX_AGE_SECONDS", "1"))
     LAST_SEATS_THRESHOLD = int(os.environ.get("LAST_SEATS_THRESHOLD", "5"))
     REGISTRATION_RATE_LIMIT = os.environ.get("REGISTRATION_RATE_LIMIT", "10 per minute")
     # Failed dashboard logins, counted per client and per account.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 15 minutes")
+    RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Keys in a shared storage start with it, so that several sites can share one Redis.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "atelier")
+    # How long a request waits for Redis before it counts in its process's memory instead.
+    RATELIMIT_STORAGE_TIMEOUT_SECONDS = float(
+        os.environ.get("RATELIMIT_STORAGE_TIMEOUT_SECONDS", "0.5")
+    )
+    # Redis gone must not refuse registrations and logins: each process counts in memory (and
+    # logs it once) until Redis answers again, tried after 1, 2, 4… 32 seconds.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers are trusted, so
     # that the rate limit sees each client's own address.
     PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
@@ -116,3 +130,5 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
     MAIL_SUPPRESS_SEND = False
+    # A test that changes the database behind the app's back sees it on the next request.
+    AVAILABILITY_MAX_AGE_SECONDS = 0

@@ -29,13 +29,18 @@ def _configure_sqlite_connection(dbapi_connection, _record):
     cursor.close()
 
 
+# Execution options of an engine or connection that only reads (see webapp.snapshots).
+READ_ONLY = {"atelier_read_only": True}
+
+
 @event.listens_for(Engine, "begin")
 def _begin_sqlite_immediately(connection):
     # A deferred transaction that reads and then writes fails with "database is locked" when
     # another writer got there first; taking the write lock at BEGIN makes writers queue instead
-    # (SQLAlchemy's pysqlite transaction recipe).
+    # (SQLAlchemy's pysqlite transaction recipe). A reader never waits for writers under WAL.
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("atelier_read_only")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class UTCDateTime(TypeDecorator):

@@ -3,19 +3,22 @@
 from dataclasses import dataclass
 
 from flask import abort, current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import Event, Registration, RegistrationStatus, Workshop
 
 
-def find_current_event() -> Event | None:
+def current_event_query(slug: str | None) -> Select:
     """The event named by EVENT_SLUG, else the one with the latest date."""
-    slug = current_app.config.get("EVENT_SLUG")
     query = select(Event)
     query = query.where(Event.slug == slug) if slug else query.order_by(Event.date.desc())
-    return db.session.scalars(query.limit(1)).first()
+    return query.limit(1)
+
+
+def find_current_event() -> Event | None:
+    return db.session.scalars(current_event_query(current_app.config.get("EVENT_SLUG"))).first()
 
 
 def current_event() -> Event:

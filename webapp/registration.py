@@ -89,10 +89,6 @@ class RegistrationResult:
     registration: Registration | None = None
     waitlist_position: int | None = None
 
-    @property
-    def seats_changed(self) -> bool:
-        return self.outcome is Outcome.CONFIRMED
-
 
 @dataclass(frozen=True)
 class WorkshopAvailability:

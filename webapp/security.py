@@ -17,13 +17,31 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Sent with every response, unless a view chose its own value.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+# A year: once a browser has seen the site over https, it never tries plain http for it again.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+def security_headers(app: Flask) -> tuple[tuple[str, str], ...]:
+    """What every response of this site carries: the above, and HSTS when served over https."""
+    if app.config["PUBLIC_URL"].startswith("https://"):
+        return (*SECURITY_HEADERS, ("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY))
+    return SECURITY_HEADERS
+
+
 def init_app(app: Flask) -> None:
+    headers = security_headers(app)
+
     @app.after_request
     def add_security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        for name, value in headers:
+            response.headers.setdefault(name, value)
         if request.endpoint in ("public.manage", "public.cancel"):
             # The URL itself is the participant's key.
             response.headers["Cache-Control"] = "private, no-store"

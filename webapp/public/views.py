@@ -1,6 +1,5 @@
-import hashlib
-
 from flask import (
+    abort,
     current_app,
     redirect,
     render_template,
@@ -9,7 +8,7 @@ from flask import (
     url_for,
 )
 from flask_babel import force_locale, gettext, lazy_gettext
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2_fragments.flask import render_block
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,24 +20,24 @@ from ..events import current_event
 from ..extensions import db, limiter
 from ..formatting import locale_for
 from ..forms import CancellationForm, RegistrationForm
-from ..i18n import chosen_language, current_language
+from ..i18n import chosen_language, current_language, select_locale
 from ..links import local_target
+from ..snapshots import Rendered, current_snapshot, snapshots
 from . import public
+from .seat_polls import answer, poll_key
 
-SEATS_CHANGED = "seats-changed"
+# Stands in for the visitor's CSRF token in a programme page rendered once for everyone.
+CSRF_TOKEN_SLOT = "csrf-token-of-this-visitor"
 
 
-def _page_context(event, form=None):
-    availability = registrations.workshop_availability(db.session, event)
-    window = registrations.registration_window(event)
+def _page_context(event, availability, window, form=None, chosen_workshop=None):
     if form is None and window is registrations.RegistrationWindow.OPEN:
         form = RegistrationForm(
-            workshops=[a.workshop for a in availability], lunch_offered=event.lunch_offered
+            workshops=[a.workshop for a in availability],
+            lunch_offered=event.lunch_offered,
+            meta={"csrf": False},
         )
-        # "Choisir cet atelier" on a workshop's card comes with ?atelier=N.
-        chosen = request.args.get("atelier", type=int)
-        if chosen in {a.workshop.number for a in availability}:
-            form.workshop.data = chosen
+        form.workshop.data = chosen_workshop
     return {
         "event": event,
         "availability": availability,
@@ -51,30 +50,73 @@ def _page_context(event, form=None):
 
 @public.get("/")
 def programme():
-    return render_template("programme.html", **_page_context(current_event()))
+    snapshot = current_snapshot()
+    window = registrations.registration_window(snapshot.event)
+    # "Choisir cet atelier" on a workshop's card comes with ?atelier=N.
+    chosen = request.args.get("atelier", type=int)
+    if chosen not in {a.workshop.number for a in snapshot.availability}:
+        chosen = None
+
+    def render(snapshot):
+        context = _page_context(
+            snapshot.event, snapshot.availability, window, chosen_workshop=chosen
+        )
+        return render_template(
+            "programme.html",
+            **context,
+            csrf_token=lambda: CSRF_TOKEN_SLOT,
+            here=url_for("public.programme", atelier=chosen),
+        )
+
+    # The locale Flask-Babel would pick, without building it: a cached page needs no translation.
+    page = snapshots().rendered(("programme", select_locale(), window, chosen), render)
+    body = page.body.replace(CSRF_TOKEN_SLOT.encode(), generate_csrf().encode())
+    response = current_app.response_class(body)
+    response.vary.update(["Cookie", "Accept-Language"])
+    return response
+
+
+def _seat_updates(snapshot, part: str | None) -> str:
+    """The seat statuses as out-of-band swaps: the cards', or with part "choices" the form's."""
+    return render_block(
+        "programme.html",
+        "seat_updates",
+        availability=snapshot.availability,
+        last_seats_threshold=current_app.config["LAST_SEATS_THRESHOLD"],
+        part=part,
+    )
+
+
+def _seat_poll(part: str | None, language: str) -> Rendered | None:
+    def render(snapshot):
+        with force_locale(locale_for(language)):
+            return _seat_updates(snapshot, part)
+
+    return snapshots().rendered(poll_key(part, language), render)
 
 
 @public.get("/places")
 def availability():
     """The seat counts, polled by every open programme page: on the workshop cards, or with
-    `?part=choices` beside the form's choices."""
-    body = render_block(
-        "programme.html",
-        "seat_updates",
-        availability=registrations.workshop_availability(db.session, current_event()),
-        last_seats_threshold=current_app.config["LAST_SEATS_THRESHOLD"],
-        part=request.args.get("part", "cards"),
-    )
-    etag = hashlib.sha256(body.encode()).hexdigest()[:32]
-    response = current_app.make_response(body)
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "no-cache"
-    response.vary.update(["Cookie", "Accept-Language"])
-    return response.make_conditional(request)
+    `?part=choices` beside the form's choices; `lang` is the page's language, so that the answer
+    depends on its URL alone. Rendered once per change; see seat_polls for the answers that do
+    not even reach Flask."""
+    language = request.args.get("lang")
+    if language not in current_app.config["LANGUAGES"]:
+        language = current_language()
+    updates = _seat_poll(request.args.get("part"), language)
+    if updates is None:
+        abort(404)
+    status, headers, body = answer(updates, request.headers.get("If-None-Match"))
+    response = current_app.response_class(body, status, headers)
+    if request.args.get("lang") != language:
+        response.vary.update(["Cookie", "Accept-Language"])
+    return response
 
 
 def _render_registration_errors(event, form, status=422):
-    context = _page_context(event, form)
+    availability = registrations.workshop_availability(db.session, event)
+    context = _page_context(event, availability, registrations.registration_window(event), form)
     if request.htmx:
         response = current_app.make_response(
             (render_block("programme.html", "registration", **context), status)
@@ -127,11 +169,11 @@ def register():
     session["last_registration"] = last_registration
     if not request.htmx:
         return redirect(url_for("public.confirmation"), code=303)
-    body = render_block("confirmation.html", "panel", **_confirmation_context(event, result))
-    response = current_app.make_response(body)
-    if result.seats_changed:
-        # After the swap, so that the form's own seat poller is gone and only the cards refresh.
-        response.headers["HX-Trigger-After-Settle"] = SEATS_CHANGED
+    panel = render_block("confirmation.html", "panel", **_confirmation_context(event, result))
+    # The cards as this registration left them, in the same answer: the next poll may reach a
+    # server that has not re-read the seats yet.
+    cards = _seat_poll("cards", current_language())
+    response = current_app.make_response(panel.encode() + (cards.body if cards else b""))
     response.vary.add("HX-Request")
     return response
 
@@ -250,7 +292,10 @@ def health():
     except SQLAlchemyError:
         current_app.logger.exception("health check: the database does not answer")
         return {"status": "database unavailable"}, 503
-    return {"status": "ok"}
+    # The site still works without the limiter's Redis (each process counts on its own): the
+    # load balancer keeps it (200), monitoring sees "degraded".
+    rate_limit = limiter.storage_state(current_app)
+    return {"status": "degraded" if rate_limit == "unreachable" else "ok", "rate_limit": rate_limit}
 
 
 def _refuse_registration(message: str, status: int):
