@@ -19,9 +19,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 from webapp.database import sqlite_engine_options
 
 app = Flask(__name__)
-BODIES = {
-    path.name: path.read_bytes() for path in Path(os.environ.get("BASELINE_BODIES", "")).glob("*")
-}
+BODIES_DIR = os.environ.get("BASELINE_BODIES")
+BODIES = {path.name: path.read_bytes() for path in Path(BODIES_DIR).iterdir()} if BODIES_DIR else {}
 
 DATABASE_URL = os.environ.get("BASELINE_DATABASE_URL", "sqlite://")
 engine = create_engine(

@@ -203,7 +203,10 @@ def measure(url, path, token, cookie, prefix, arguments) -> Run:
 
 
 def one_insert_round(url: str, workdir: Path, arguments, prefix: str) -> Run:
-    environment = {"BASELINE_DATABASE_URL": url}
+    # No constant bodies here (unset, it would read the files of its own directory).
+    bodies = workdir / "no-bodies"
+    bodies.mkdir(exist_ok=True)
+    environment = {"BASELINE_DATABASE_URL": url, "BASELINE_BODIES": str(bodies)}
     with Server(
         "baseline_app:app", environment, workdir, "--preload", "--chdir", "benchmarks"
     ) as s:
