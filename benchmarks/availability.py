@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask_migrate import upgrade
-from serving import ROOT, WrkRun, gunicorn, scratch_database, wrk
+from serving import ROOT, WrkRun, gunicorn, require_wrk, scratch_database, wrk
 
 from webapp import create_app
 from webapp.config import Config, database_url
@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     arguments = parser.parse_args()
+    require_wrk()
     arguments.connections = [int(n) for n in arguments.connections.split(",")]
     rows = []
     for engine in arguments.engines.split(","):

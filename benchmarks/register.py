@@ -41,6 +41,7 @@ from pathlib import Path
 
 import psycopg
 from flask_migrate import upgrade
+from serving import require_wrk
 from sqlalchemy import select
 
 from webapp import create_app
@@ -368,6 +369,7 @@ def main() -> None:
         help="where to create (and drop) a fresh database when --database-url is not given",
     )
     arguments = parser.parse_args()
+    require_wrk()
 
     consistent = True
     if arguments.only != "sqlite":
