@@ -23,25 +23,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-import psycopg
 from flask_migrate import upgrade
-from serving import require_wrk
+from serving import ROOT, gunicorn, require_wrk, scratch_database
 from sqlalchemy import select
 
 from webapp import create_app
@@ -60,7 +54,6 @@ from webapp.models import (
     Workshop,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 # Where the links in the queued mails lead; nothing follows them here.
 PUBLIC_URL = "http://atelier.example.org"
@@ -74,12 +67,6 @@ MAIL_OF_STATUS = {
     RegistrationStatus.WAITLISTED: MailKind.WAITLISTED,
 }
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def benchmark_event(slug: str, workshops: int, seats: int) -> dict:
@@ -104,39 +91,6 @@ def benchmark_event(slug: str, workshops: int, seats: int) -> dict:
             for n in range(1, workshops + 1)
         ],
     }
-
-
-class Server:
-    """gunicorn with WORKERS sync workers, as the README serves the app; stopped on exit."""
-
-    def __init__(self, application: str, environment: dict[str, str], workdir: Path, *options):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"gunicorn-{self.port}.log"
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS)]
-        command += ["--bind", f"127.0.0.1:{self.port}", *options, application]
-        # PYTHONPATH: this checkout's webapp, whichever one the virtualenv was installed from.
-        environment = {**os.environ, "PYTHONPATH": str(ROOT), **environment}
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"gunicorn stopped at start:\n{self.log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        sys.exit(f"gunicorn did not start within 30 s:\n{self.log.read_text()}")
-
-    def __exit__(self, *_exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 @dataclass(frozen=True)
@@ -203,18 +157,15 @@ def measure(url, path, token, cookie, prefix, arguments) -> Run:
     )
 
 
-def one_insert_round(url: str, workdir: Path, arguments, prefix: str) -> Run:
-    # No constant bodies here (unset, it would read the files of its own directory).
-    bodies = workdir / "no-bodies"
-    bodies.mkdir(exist_ok=True)
-    environment = {"BASELINE_DATABASE_URL": url, "BASELINE_BODIES": str(bodies)}
-    with Server(
-        "baseline_app:app", environment, workdir, "--preload", "--chdir", "benchmarks"
-    ) as s:
-        return measure(s.url, "/insert", "-", "-=-", prefix, arguments)
+def one_insert_round(url: str, arguments, prefix: str) -> Run:
+    environment = {"BASELINE_DATABASE_URL": url}
+    with gunicorn(
+        "baseline_app:app", environment, WORKERS, ROOT / "benchmarks", "--preload"
+    ) as site:
+        return measure(site, "/insert", "-", "-=-", prefix, arguments)
 
 
-def registration_round(app, url: str, workdir: Path, arguments, slug: str) -> tuple[Run, str]:
+def registration_round(app, url: str, arguments, slug: str) -> tuple[Run, str]:
     seats = arguments.registrations // (2 * arguments.workshops)
     with app.app_context():
         load_event(db.session, benchmark_event(slug, arguments.workshops, seats))
@@ -228,9 +179,9 @@ def registration_round(app, url: str, workdir: Path, arguments, slug: str) -> tu
         "EVENT_SLUG": slug,
         "REGISTRATION_RATE_LIMIT": "1000000 per minute",
     }
-    with Server("wsgi:app", environment, workdir) as server:
-        token, cookie = token_and_cookie(server.url)
-        run = measure(server.url, "/inscription", token, cookie, slug, arguments)
+    with gunicorn("wsgi:app", environment, WORKERS) as site:
+        token, cookie = token_and_cookie(site)
+        run = measure(site, "/inscription", token, cookie, slug, arguments)
     with app.app_context():
         verdict = check_consistency(slug)
         db.session.remove()
@@ -297,7 +248,6 @@ def check_consistency(slug: str) -> str:
 
 def benchmark(url: str, arguments) -> bool:
     """Runs the rounds on one database, prints its figures; False if a check failed."""
-    workdir = Path(tempfile.mkdtemp(prefix="atelier-bench-"))
     app = create_app(
         Config,
         {"SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url, "PUBLIC_URL": PUBLIC_URL},
@@ -312,10 +262,10 @@ def benchmark(url: str, arguments) -> bool:
         for side in ("insert", "register")[:: 1 if number % 2 == 0 else -1]:
             if side == "insert":
                 prefix = f"insert-{run_id}-{number}"
-                insert_runs.append(one_insert_round(url, workdir, arguments, prefix))
+                insert_runs.append(one_insert_round(url, arguments, prefix))
             else:
                 slug = f"bench-register-{run_id}-{number}"
-                run, verdict = registration_round(app, url, workdir, arguments, slug)
+                run, verdict = registration_round(app, url, arguments, slug)
                 registration_runs.append(run)
                 verdicts.append(verdict)
     with app.app_context():
@@ -348,13 +298,6 @@ def median_rate(runs: list[Run]) -> float:
     return statistics.median(run.rate for run in runs)
 
 
-def fresh_postgres_database(server: str) -> tuple[str, str]:
-    name = f"atelier_bench_register_{os.getpid()}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return name, server.rsplit("/", 1)[0] + f"/{name}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registrations", type=int, default=640, help="per round")
@@ -373,19 +316,14 @@ def main() -> None:
 
     consistent = True
     if arguments.only != "sqlite":
-        created = None
-        url = arguments.database_url
-        if url is None:
-            created, url = fresh_postgres_database(arguments.postgres_server)
-        try:
-            consistent &= benchmark(database_url(url), arguments)
-        finally:
-            if created:
-                with psycopg.connect(arguments.postgres_server, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+        if arguments.database_url:
+            consistent &= benchmark(database_url(arguments.database_url), arguments)
+        else:
+            with scratch_database("postgresql", arguments.postgres_server) as url:
+                consistent &= benchmark(database_url(url), arguments)
     if arguments.only != "postgresql":
-        path = Path(tempfile.mkdtemp(prefix="atelier-bench-")) / "bench.sqlite"
-        consistent &= benchmark(f"sqlite:///{path}", arguments)
+        with scratch_database("sqlite") as url:
+            consistent &= benchmark(url, arguments)
     if not consistent:
         sys.exit("a consistency check failed")
 

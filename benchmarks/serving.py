@@ -48,12 +48,14 @@ def scratch_database(engine: str, postgres_url: str = DEFAULT_POSTGRES_URL):
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, environment: dict[str, str], workers: int, chdir: Path = ROOT):
+def gunicorn(
+    app: str, environment: dict[str, str], workers: int, chdir: Path = ROOT, *options: str
+):
     """`gunicorn --workers N` (sync workers, as the README deploys) on a free port; yields its
     base URL once it answers."""
     port = free_port()
     command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
-    command += ["--chdir", str(chdir), "--log-level", "warning", app]
+    command += ["--chdir", str(chdir), "--log-level", "warning", *options, app]
     base_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(command, env=base_env | environment, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
