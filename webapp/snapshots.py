@@ -84,10 +84,15 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._read_at = -math.inf
+        # A read that began before the last expiry may hold what a commit has since changed.
+        self._expired_at = -math.inf
         self._rendered: dict[Hashable, Rendered] = {}
 
     def _is_fresh(self) -> bool:
-        return time.monotonic() - self._read_at < self.max_age_seconds
+        return (
+            self._read_at > self._expired_at
+            and time.monotonic() - self._read_at < self.max_age_seconds
+        )
 
     def snapshot(self) -> Snapshot | None:
         if self._is_fresh():
@@ -130,7 +135,7 @@ class SnapshotCache:
         return made
 
     def expire(self) -> None:
-        self._read_at = -math.inf
+        self._expired_at = time.monotonic()
 
 
 EXTENSION = "atelier.snapshots"
