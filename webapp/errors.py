@@ -18,6 +18,7 @@ MESSAGES = {
     404: lambda: gettext("Cette page n'existe pas."),
     405: lambda: gettext("Cette action n'est pas possible sur cette page."),
     413: lambda: gettext("Les données envoyées sont trop volumineuses."),
+    415: lambda: gettext("Cette page n'accepte que les formulaires du site, sans fichier joint."),
     429: lambda: gettext("Trop de tentatives en peu de temps. Patientez une minute et réessayez."),
 }
 

@@ -26,6 +26,22 @@ from ..snapshots import Rendered, current_snapshot, snapshots
 from . import public
 from .seat_polls import answer, poll_key
 
+# What a browser's form sends; no type at all is an empty form.
+FORM_BODIES = {"", "application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _body_is_not_a_form() -> bool:
+    """Flask-WTF reads a JSON body, or a file named like a field, as form data, and its checks
+    fail on what is not text: the public forms take text fields only."""
+    return request.method == "POST" and (request.mimetype not in FORM_BODIES or bool(request.files))
+
+
+@public.before_request
+def refuse_bodies_that_are_not_forms():
+    if _body_is_not_a_form():
+        abort(415)
+
+
 # Stands in for the visitor's CSRF token in a programme page rendered once for everyone.
 CSRF_TOKEN_SLOT = "csrf-token-of-this-visitor"
 
@@ -313,6 +329,8 @@ SESSION_EXPIRED = lazy_gettext(
 
 @public.errorhandler(CSRFError)
 def csrf_failed(_error):
+    if _body_is_not_a_form():
+        return error_page(415)
     if request.endpoint == "public.register":
         return _refuse_registration(str(SESSION_EXPIRED), 422)
     if request.endpoint == "public.cancel":
